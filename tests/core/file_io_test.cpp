@@ -1,0 +1,89 @@
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "core/file_io.hpp"
+#include "lamin/error.hpp"
+
+namespace fs = std::filesystem;
+using namespace lamin::detail;
+
+namespace {
+fs::path fresh_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("lamin_core_test_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+}  // namespace
+
+TEST(AtomicWrite, CreatesParentsAndReplaces) {
+  const fs::path dir = fresh_dir("replace");
+  const fs::path file = dir / "a" / "b" / "f.txt";
+  atomic_write(file, "one");
+  EXPECT_EQ(read_file(file), "one");
+  atomic_write(file, "two");
+  EXPECT_EQ(read_file(file), "two");
+  // No temporary files are left behind.
+  int entries = 0;
+  for (auto& e : fs::directory_iterator(file.parent_path())) { (void)e; ++entries; }
+  EXPECT_EQ(entries, 1);
+  fs::remove_all(dir);
+}
+
+TEST(AtomicWrite, FailureKeepsTheOldFileAndLeavesNoTemporary) {
+  const fs::path dir = fresh_dir("failure");
+  const fs::path file = dir / "f.txt";
+  atomic_write(file, "old");
+  EXPECT_THROW(atomic_write(file,
+                            [](FileWriter& w) {
+                              w.write("partial");
+                              throw std::runtime_error("writer failed");
+                            }),
+               std::runtime_error);
+  EXPECT_EQ(read_file(file), "old");
+  int entries = 0;
+  for (auto& e : fs::directory_iterator(dir)) { (void)e; ++entries; }
+  EXPECT_EQ(entries, 1);
+  fs::remove_all(dir);
+}
+
+TEST(AtomicWrite, UnwritableFolderIsAStorageErrorNamingIt) {
+  if (::geteuid() == 0) {
+    // root ignores permission bits; use a path below a regular file instead.
+    const fs::path dir = fresh_dir("unwritable");
+    atomic_write(dir / "file", "x");
+    try {
+      atomic_write(dir / "file" / "sub" / "f.txt", "y");
+      FAIL() << "expected StorageError";
+    } catch (const lamin::StorageError& e) {
+      EXPECT_NE(std::string(e.what()).find((dir / "file").string()), std::string::npos) << e.what();
+    }
+    fs::remove_all(dir);
+    return;
+  }
+  const fs::path dir = fresh_dir("unwritable");
+  ::chmod(dir.c_str(), 0500);
+  EXPECT_THROW(atomic_write(dir / "f.txt", "x"), lamin::StorageError);
+  ::chmod(dir.c_str(), 0700);
+  fs::remove_all(dir);
+}
+
+TEST(AtomicWrite, FullDiskIsReported) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "/dev/full is not available";
+  FileWriter w(::open("/dev/full", O_WRONLY), "/dev/full");
+  try {
+    w.write("data");
+    FAIL() << "expected StorageError";
+  } catch (const lamin::StorageError& e) {
+    EXPECT_NE(std::string(e.what()).find("disk is full"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ReadFile, MissingFileIsNotFound) {
+  EXPECT_THROW(read_file("/nonexistent/lamin/file"), lamin::NotFoundError);
+}
