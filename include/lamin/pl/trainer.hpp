@@ -1,0 +1,226 @@
+#pragma once
+// Trainer: Lightning's fit / validate / test loops for LibTorch modules.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/optim/optimizer.h>
+
+#include "lamin/arg.hpp"
+#include "lamin/pl/callback.hpp"
+#include "lamin/pl/data.hpp"
+#include "lamin/pl/logger.hpp"
+#include "lamin/pl/metrics.hpp"
+#include "lamin/pl/module.hpp"
+#include "lamin/pl/optim.hpp"
+
+namespace lamin::pl {
+
+class ModelCheckpoint;
+class EarlyStopping;
+class ProgressBar;
+
+/// A Python `int | float` option (Lightning gives ints and floats different meanings, e.g. `val_check_interval=1`
+/// validates after every batch while `1.0` validates once per epoch).
+class IntOrFloat {
+ public:
+  IntOrFloat(int v) : is_int_(true), int_(v) {}  // NOLINT: implicit on purpose
+  IntOrFloat(long v) : is_int_(true), int_(v) {}  // NOLINT
+  IntOrFloat(long long v) : is_int_(true), int_(static_cast<std::int64_t>(v)) {}  // NOLINT
+  IntOrFloat(double v) : is_int_(false), float_(v) {}  // NOLINT
+  bool is_int() const { return is_int_; }
+  std::int64_t as_int() const { return is_int_ ? int_ : static_cast<std::int64_t>(float_); }
+  double as_double() const { return is_int_ ? static_cast<double>(int_) : float_; }
+  /// Python's `==` between the number and a double.
+  bool operator==(double other) const { return as_double() == other; }
+
+ private:
+  bool is_int_;
+  std::int64_t int_ = 0;
+  double float_ = 0.0;
+};
+
+/// Trainer settings, with Lightning's names and defaults.
+struct TrainerOptions {
+  /// Default: 1000 when max_steps is -1 (with a warning), unlimited otherwise.
+  LAMIN_ARG(std::optional<std::int64_t>, max_epochs) = std::nullopt;
+  LAMIN_ARG(std::int64_t, max_steps) = -1;
+  LAMIN_ARG(std::optional<std::int64_t>, min_epochs) = std::nullopt;
+  LAMIN_ARG(std::optional<std::int64_t>, min_steps) = std::nullopt;
+  LAMIN_ARG(IntOrFloat, limit_train_batches) = 1.0;
+  LAMIN_ARG(IntOrFloat, limit_val_batches) = 1.0;
+  LAMIN_ARG(IntOrFloat, limit_test_batches) = 1.0;
+  LAMIN_ARG(IntOrFloat, val_check_interval) = 1.0;
+  /// nullopt: validation is counted in global batches (Lightning's `check_val_every_n_epoch=None`).
+  LAMIN_ARG(std::optional<std::int64_t>, check_val_every_n_epoch) = 1;
+  LAMIN_ARG(std::int64_t, num_sanity_val_steps) = 2;
+  LAMIN_ARG(std::int64_t, accumulate_grad_batches) = 1;
+  LAMIN_ARG(std::optional<double>, gradient_clip_val) = std::nullopt;
+  /// "norm" or "value".
+  LAMIN_ARG(std::string, gradient_clip_algorithm) = "norm";
+  LAMIN_ARG(std::int64_t, log_every_n_steps) = 50;
+  /// 0: off; n >= 1: run n batches of training and validation, with no checkpoints or logs (true == 1).
+  LAMIN_ARG(std::int64_t, fast_dev_run) = 0;
+  /// Default: the current working directory.
+  LAMIN_ARG(std::string, default_root_dir) = "";
+  /// "cpu", "cuda", "gpu" or "auto".
+  LAMIN_ARG(std::string, accelerator) = "auto";
+  /// Device index for "cuda" (Lightning's `devices=[i]`); one device per process.
+  LAMIN_ARG(std::int64_t, device_index) = 0;
+  /// "32-true", "64-true", "16-true", "bf16-true" (weights and inputs cast), "16-mixed", "bf16-mixed" (CUDA
+  /// autocast; on CPU "bf16-mixed" uses CPU autocast).
+  LAMIN_ARG(std::string, precision) = "32-true";
+  LAMIN_ARG(std::vector<std::shared_ptr<Callback>>, callbacks) = {};
+  LAMIN_ARG(bool, enable_checkpointing) = true;
+  /// Shown only when stderr is a terminal.
+  LAMIN_ARG(bool, enable_progress_bar) = true;
+  /// Seeds LibTorch's generators at the start of fit when set.
+  LAMIN_ARG(std::optional<std::uint64_t>, seed) = std::nullopt;
+
+ public:
+  /// `logger=True` (a default TensorBoardLogger at default_root_dir) or `logger=False` (none).
+  TrainerOptions& logger(bool enabled) {
+    default_logger_ = enabled;
+    loggers_.clear();
+    return *this;
+  }
+  TrainerOptions& logger(std::shared_ptr<Logger> logger) { return loggers({std::move(logger)}); }
+  TrainerOptions& loggers(std::vector<std::shared_ptr<Logger>> loggers) {
+    loggers_ = std::move(loggers);
+    default_logger_ = false;
+    return *this;
+  }
+  bool default_logger() const { return default_logger_; }
+  const std::vector<std::shared_ptr<Logger>>& loggers() const { return loggers_; }
+
+ private:
+  bool default_logger_ = true;
+  std::vector<std::shared_ptr<Logger>> loggers_;
+};
+
+/// What the trainer is doing (Lightning's `trainer.state.fn`).
+enum class TrainerFn { none, fitting, validating, testing };
+
+class Trainer {
+ public:
+  explicit Trainer(TrainerOptions options = {});
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  /// Trains `module`. `ckpt_path`: a checkpoint file to resume from, or "last" / "best".
+  /// Exceptions reach every callback's on_exception and then the caller.
+  void fit(LightningModule& module, DataLoader train_dataloader, DataLoader val_dataloader = {},
+           std::optional<std::string> ckpt_path = std::nullopt);
+  void fit(LightningModule& module, LightningDataModule& datamodule,
+           std::optional<std::string> ckpt_path = std::nullopt);
+  /// One validation pass; returns the epoch-level metrics.
+  MetricMap validate(LightningModule& module, DataLoader val_dataloader);
+  /// One test pass; returns the epoch-level metrics.
+  MetricMap test(LightningModule& module, DataLoader test_dataloader);
+
+  /// Writes Lightning's checkpoint dict for the current state to `path`, atomically and durably (parent folders
+  /// are created). Only the global-zero process writes.
+  void save_checkpoint(const std::string& path, bool weights_only = false);
+
+  // ---- what Lightning users read -----------------------------------------------------------------------------
+  std::int64_t current_epoch() const { return current_epoch_; }
+  std::int64_t global_step() const { return global_step_; }
+  const MetricMap& callback_metrics() const { return callback_metrics_; }
+  const MetricMap& logged_metrics() const { return logged_metrics_; }
+  const MetricMap& progress_bar_metrics() const { return progress_bar_metrics_; }
+  /// The first logger's log_dir (CSV/TensorBoard), else its save_dir, else default_root_dir.
+  std::string log_dir() const;
+  bool is_global_zero() const { return global_rank_ == 0; }
+  int global_rank() const { return global_rank_; }
+  int local_rank() const { return local_rank_; }
+  int world_size() const { return world_size_; }
+  const std::vector<std::shared_ptr<Logger>>& loggers() const { return loggers_; }
+  std::shared_ptr<Logger> logger() const { return loggers_.empty() ? nullptr : loggers_.front(); }
+  const std::vector<std::shared_ptr<Callback>>& callbacks() const { return callbacks_; }
+  ModelCheckpoint* checkpoint_callback() const;
+  std::vector<ModelCheckpoint*> checkpoint_callbacks() const;
+  EarlyStopping* early_stopping_callback() const;
+  bool should_stop() const { return should_stop_; }
+  void set_should_stop(bool stop) { should_stop_ = stop; }
+  bool sanity_checking() const { return sanity_checking_; }
+  TrainerFn state() const { return fn_; }
+  bool training() const { return fn_ == TrainerFn::fitting && !in_evaluation_; }
+  const TrainerOptions& options() const { return options_; }
+  TrainerOptions& mutable_options() { return options_; }
+  /// max_epochs after Lightning's resolution (-1: unlimited).
+  std::int64_t max_epochs() const;
+  std::int64_t max_steps() const { return options_.max_steps(); }
+  std::int64_t fast_dev_run() const { return options_.fast_dev_run(); }
+  std::string default_root_dir() const;
+  /// The checkpoint the running fit resumed from (absolute), if any.
+  const std::optional<std::string>& ckpt_path() const { return ckpt_path_; }
+  torch::Device device() const { return device_; }
+  const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers() const { return optimizers_; }
+  const std::vector<SchedulerConfig>& lr_scheduler_configs() const { return schedulers_; }
+  LightningModule* lightning_module() const { return module_; }
+  LightningDataModule* datamodule() const { return datamodule_; }
+
+  // ---- loop state read by callbacks (ModelCheckpoint, EarlyStopping, progress bar) ---------------------------
+  std::int64_t num_training_batches() const { return num_training_batches_; }
+  /// Sum of the validation batches per run (0 when validation is disabled).
+  std::int64_t num_val_batches() const { return num_val_batches_; }
+  std::int64_t val_check_batch() const { return val_check_batch_; }
+  std::optional<std::int64_t> check_val_every_n_epoch() const { return options_.check_val_every_n_epoch(); }
+  const IntOrFloat& val_check_interval() const { return options_.val_check_interval(); }
+  bool val_check_interval_is_time_based() const { return false; }
+  /// A val dataloader exists and limit_val_batches > 0.
+  bool enable_validation() const { return enable_validation_; }
+  /// The running training batch is the last of its epoch (known by one-batch look-ahead).
+  bool is_last_batch() const { return is_last_batch_; }
+  /// The fit's most recent non-sanity validation run processed at least one batch.
+  bool validation_has_run() const { return val_has_run_; }
+  std::int64_t batches_that_stepped() const { return batches_that_stepped_; }
+  /// Index of the batch being trained in the current epoch.
+  std::int64_t batch_idx() const { return batch_idx_; }
+
+  // ---- used by LightningModule::log --------------------------------------------------------------------------
+  void log_from_module(const std::string& name, double value, const LogOptions& options);
+
+ private:
+  struct Impl;
+  friend struct Impl;
+
+  TrainerOptions options_;
+  std::vector<std::shared_ptr<Callback>> callbacks_;
+  std::vector<std::shared_ptr<Logger>> loggers_;
+  std::unique_ptr<Impl> impl_;
+
+  LightningModule* module_ = nullptr;
+  LightningDataModule* datamodule_ = nullptr;
+  std::vector<std::shared_ptr<torch::optim::Optimizer>> optimizers_;
+  std::vector<SchedulerConfig> schedulers_;
+  torch::Device device_ = torch::kCPU;
+
+  TrainerFn fn_ = TrainerFn::none;
+  std::int64_t current_epoch_ = 0;
+  std::int64_t global_step_ = 0;
+  std::int64_t batches_that_stepped_ = 0;
+  std::int64_t batch_idx_ = 0;
+  bool should_stop_ = false;
+  bool sanity_checking_ = false;
+  bool in_evaluation_ = false;
+  bool is_last_batch_ = false;
+  bool val_has_run_ = false;
+  bool enable_validation_ = false;
+  std::int64_t num_training_batches_ = 0;
+  std::int64_t num_val_batches_ = 0;
+  std::int64_t val_check_batch_ = 1;
+  std::optional<std::string> ckpt_path_;
+  int global_rank_ = 0, local_rank_ = 0, world_size_ = 1;
+
+  MetricMap callback_metrics_;
+  MetricMap logged_metrics_;
+  MetricMap progress_bar_metrics_;
+};
+
+}  // namespace lamin::pl
