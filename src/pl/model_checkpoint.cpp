@@ -1,0 +1,730 @@
+#include "lamin/pl/model_checkpoint.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+#include <system_error>
+
+#include "checkpoint_filename.hpp"
+#include "core/file_io.hpp"
+#include "core/python_format.hpp"
+#include "lamin/error.hpp"
+#include "lamin/log.hpp"
+#include "lamin/pl/trainer.hpp"
+
+namespace fs = std::filesystem;
+
+namespace lamin::pl {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// fsspec's `get_protocol(path) == "file"`: no "proto://" or "proto::" prefix, or the "file" protocol.
+bool is_local_path(const std::string& path) {
+  const auto a = path.find("://");
+  const auto b = path.find("::");
+  const auto cut = std::min(a, b);
+  if (cut == std::string::npos) return true;
+  return path.compare(0, cut, "file") == 0 && cut == 4;
+}
+
+// os.path.expanduser.
+std::string expand_user(const std::string& path) {
+  if (path.empty() || path[0] != '~') return path;
+  const auto slash = path.find('/');
+  const std::string user = path.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
+  std::string home;
+  if (user.empty()) {
+    if (const char* env = std::getenv("HOME")) {
+      home = env;
+    } else if (const passwd* pw = getpwuid(getuid())) {
+      home = pw->pw_dir;
+    } else {
+      return path;
+    }
+  } else {
+    const passwd* pw = getpwnam(user.c_str());
+    if (pw == nullptr) return path;
+    home = pw->pw_dir;
+  }
+  while (home.size() > 1 && home.back() == '/') home.pop_back();
+  const std::string rest = slash == std::string::npos ? "" : path.substr(slash);
+  if (home == "/" && !rest.empty()) return rest;
+  return home + rest;
+}
+
+std::string strip_trailing_separators(std::string text) {
+  while (text.size() > 1 && text.back() == '/') text.pop_back();
+  return text;
+}
+
+// os.path.realpath (non-strict): absolute, symlinks of the existing prefix resolved, the rest normalised.
+std::string real_path(const std::string& path) {
+  std::error_code ec;
+  fs::path resolved = fs::weakly_canonical(fs::absolute(path, ec), ec);
+  if (ec) resolved = fs::absolute(path).lexically_normal();
+  return strip_trailing_separators(resolved.string());
+}
+
+// os.path.abspath: absolute and lexically normalised ("." and ".." folded).
+std::string abs_path(const std::string& path) {
+  std::error_code ec;
+  fs::path p = fs::absolute(path, ec);
+  if (ec) p = fs::path(path);
+  std::string text = p.lexically_normal().string();
+  return strip_trailing_separators(text);
+}
+
+// pathlib's `Path(path).absolute()` as components: cwd-joined, "." and empty parts dropped, ".." kept.
+std::vector<std::string> pathlib_absolute_parts(const std::string& path) {
+  std::string text = path;
+  if (text.empty() || text[0] != '/') {
+    std::error_code ec;
+    text = fs::current_path(ec).string() + "/" + text;
+  }
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const auto end = text.find('/', start);
+    const std::string part = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!part.empty() && part != ".") parts.push_back(part);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return parts;
+}
+
+// os.path.join for two components.
+std::string py_join(const std::string& a, const std::string& b) {
+  if (!b.empty() && b[0] == '/') return b;
+  if (a.empty() || a.back() == '/') return a + b;
+  return a + "/" + b;
+}
+
+// Python's `list(keys)` repr: ['a', 'b'].
+std::string python_list_repr(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + detail::python_str_repr(items[i]);
+  return out + "]";
+}
+
+std::string optional_str_repr(const std::optional<std::string>& text) {
+  return text ? detail::python_str_repr(*text) : "None";
+}
+
+// Python's `f"{value:0.5f}"` of a score.
+std::string format_score(double value, bool integral) {
+  return detail::python_format(Scalar{value, integral}, "0.5f");
+}
+
+std::optional<double> score_from_json(const nlohmann::json& value) {
+  if (value.is_null()) return std::nullopt;
+  if (value.is_number()) return value.get<double>();
+  if (value.is_string()) {
+    const auto text = value.get<std::string>();
+    if (text == "inf" || text == "Infinity") return kInf;
+    if (text == "-inf" || text == "-Infinity") return -kInf;
+    if (text == "nan" || text == "NaN") return std::numeric_limits<double>::quiet_NaN();
+  }
+  throw IntegrityError("ModelCheckpoint state: a score must be a number, got " + value.dump());
+}
+
+// pathlib's Path.suffix / Path.stem of a file name.
+std::pair<std::string, std::string> stem_and_suffix(const std::string& name) {
+  const auto dot = name.rfind('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == name.size()) return {name, ""};
+  return {name.substr(0, dot), name.substr(dot)};
+}
+
+}  // namespace
+
+SaveLast parse_save_last(std::string_view text) {
+  if (text == "true" || text == "True" || text == "yes") return SaveLast::on;
+  if (text == "false" || text == "False" || text == "no") return SaveLast::off;
+  if (text == "link") return SaveLast::link;
+  if (text.empty() || text == "none" || text == "None") return SaveLast::none;
+  throw ConfigurationError("Invalid value for save_last: '" + std::string(text) +
+                           "'. Expected one of: true, false, 'link'");
+}
+
+ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options) : options_(std::move(options)) {
+  // 1. mode
+  const std::string& mode = options_.mode();
+  if (mode != "min" && mode != "max") throw ConfigurationError("`mode` can be min, max but got " + mode);
+  kth_value_ = mode == "min" ? kInf : -kInf;
+
+  // 2. dirpath: local paths become realpath(expanduser(dirpath)).
+  const auto& dirpath = options_.dirpath();
+  if (dirpath && !dirpath->empty() && is_local_path(*dirpath)) {
+    dirpath_ = real_path(expand_user(*dirpath));
+  } else {
+    dirpath_ = dirpath;
+  }
+
+  // 3. triggers
+  const auto& steps = options_.every_n_train_steps();
+  const auto& epochs = options_.every_n_epochs();
+  const auto& interval = options_.train_time_interval();
+  if (!steps && !epochs && !interval) {
+    every_n_epochs_ = 1;
+    every_n_train_steps_ = 0;
+  } else {
+    every_n_epochs_ = epochs.value_or(0);
+    every_n_train_steps_ = steps.value_or(0);
+  }
+
+  // 4. validation, first failure wins
+  const std::int64_t k = options_.save_top_k();
+  if (k < -1) throw ConfigurationError("Invalid value for save_top_k=" + std::to_string(k) + ". Must be >= -1");
+  if (every_n_train_steps_ < 0) {
+    throw ConfigurationError("Invalid value for every_n_train_steps=" + std::to_string(every_n_train_steps_) +
+                             ". Must be >= 0");
+  }
+  if (every_n_epochs_ < 0) {
+    throw ConfigurationError("Invalid value for every_n_epochs=" + std::to_string(every_n_epochs_) +
+                             ". Must be >= 0");
+  }
+  const int triggered = (every_n_train_steps_ >= 1 ? 1 : 0) + (every_n_epochs_ >= 1 ? 1 : 0) + (interval ? 1 : 0);
+  if (triggered > 1) {
+    throw ConfigurationError("Combination of parameters every_n_train_steps=" + std::to_string(every_n_train_steps_) +
+                             ", every_n_epochs=" + std::to_string(every_n_epochs_) + " and train_time_interval=" +
+                             (interval ? detail::python_timedelta_str(*interval) : std::string("None")) +
+                             " should be mutually exclusive.");
+  }
+  if (!options_.monitor() && k != -1 && k != 0 && k != 1) {
+    throw ConfigurationError("ModelCheckpoint(save_top_k=" + std::to_string(k) +
+                             ", monitor=None) is not a valid configuration. No quantity for top_k to track.");
+  }
+}
+
+std::string ModelCheckpoint::generate_state_key(const std::string& qualname) const {
+  const auto& interval = options_.train_time_interval();
+  return qualname + "{'monitor': " + optional_str_repr(options_.monitor()) +
+         ", 'mode': " + detail::python_str_repr(options_.mode()) +
+         ", 'every_n_train_steps': " + std::to_string(every_n_train_steps_) +
+         ", 'every_n_epochs': " + std::to_string(every_n_epochs_) +
+         ", 'train_time_interval': " + (interval ? detail::python_timedelta_repr(*interval) : std::string("None")) +
+         "}";
+}
+
+std::string ModelCheckpoint::state_key() const { return generate_state_key("ModelCheckpoint"); }
+
+double ModelCheckpoint::monotonic_now() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// ---- hooks --------------------------------------------------------------------------------------------------------
+
+std::string ModelCheckpoint::resolve_ckpt_dir(const Trainer& trainer) const {
+  if (dirpath_) return *dirpath_;
+  const auto& loggers = trainer.loggers();
+  if (!loggers.empty()) {
+    const auto& logger = loggers.front();
+    const std::string save_dir = logger->save_dir().value_or(trainer.default_root_dir());
+    const std::string version = version_folder_name(logger->version());
+    return py_join(py_join(py_join(save_dir, logger->name()), version), "checkpoints");
+  }
+  return py_join(trainer.default_root_dir(), "checkpoints");
+}
+
+void ModelCheckpoint::setup(Trainer& trainer, LightningModule&, const std::string& stage) {
+  dirpath_ = resolve_ckpt_dir(trainer);
+  const std::string& dirpath = *dirpath_;
+  const bool local = is_local_path(dirpath);
+  if (trainer.is_global_zero() && stage == "fit" && local && options_.save_top_k() != 0) {
+    std::error_code ec;
+    if (fs::is_directory(dirpath, ec) && fs::directory_iterator(dirpath, ec) != fs::directory_iterator()) {
+      log::warn("Checkpoint directory " + dirpath + " exists and is not empty.");
+    }
+  }
+  if (options_.save_last() == SaveLast::link && !local) {
+    throw ConfigurationError(
+        "`ModelCheckpoint(save_last='link')` is only supported for local file paths, got `dirpath=" + dirpath + "`.");
+  }
+  // Fail now, not after the first epoch, when checkpoints could not be written there. Nothing is created.
+  if (stage == "fit" && local && trainer.is_global_zero()) {
+    const std::string absolute = abs_path(dirpath);
+    fs::path probe(absolute);
+    std::error_code ec;
+    while (!fs::exists(probe, ec) && probe.has_parent_path() && probe.parent_path() != probe) {
+      probe = probe.parent_path();
+    }
+    std::string reason;
+    if (!fs::is_directory(probe, ec)) {
+      reason = "`" + probe.string() + "` exists and is not a folder";
+    } else if (::access(probe.c_str(), W_OK | X_OK) != 0) {
+      reason = "`" + probe.string() + "` is not writable";
+    }
+    if (!reason.empty()) {
+      throw StorageError("ModelCheckpoint cannot write checkpoints to dirpath `" + dirpath + "`: " + reason);
+    }
+  }
+}
+
+void ModelCheckpoint::on_train_start(Trainer&, LightningModule&) { last_time_checked_ = monotonic_now(); }
+
+bool ModelCheckpoint::should_skip_saving_checkpoint(const Trainer& trainer) const {
+  return trainer.fast_dev_run() != 0 || trainer.state() != TrainerFn::fitting || trainer.sanity_checking() ||
+         last_global_step_saved_ == trainer.global_step();
+}
+
+bool ModelCheckpoint::should_save_on_train_epoch_end(const Trainer& trainer) const {
+  if (options_.save_on_train_epoch_end()) return *options_.save_on_train_epoch_end();
+  if (trainer.val_check_interval_is_time_based()) return false;
+  const auto every = trainer.check_val_every_n_epoch();
+  if (!every || *every != 1) return false;
+  if (trainer.num_val_batches() == 0) return true;
+  return trainer.val_check_interval() == 1.0;
+}
+
+void ModelCheckpoint::on_train_batch_end(Trainer& trainer, LightningModule&, const StepOutput&, const Batch&,
+                                         std::int64_t) {
+  const bool skip_state = should_skip_saving_checkpoint(trainer);
+  const bool skip_batch = every_n_train_steps_ < 1 || trainer.global_step() % every_n_train_steps_ != 0;
+  bool skip_time = true;
+  const auto& interval = options_.train_time_interval();
+  double now = 0.0;
+  if (interval) {
+    now = monotonic_now();
+    skip_time = !last_time_checked_ || (now - *last_time_checked_) < interval->count();
+  }
+  if (skip_batch && skip_time) return;
+  if (!skip_time) last_time_checked_ = now;
+
+  const MetricMap candidates = _monitor_candidates(trainer);
+  const auto& monitor = options_.monitor();
+  if (monitor && !candidates.contains(*monitor)) {
+    // The monitored value is not known yet (e.g. logged only in validation): save once validation ran.
+    defer_save_until_validation_ = true;
+    return;
+  }
+  if (monitor && !should_save_on_train_epoch_end(trainer) && trainer.is_last_batch()) {
+    const auto every = trainer.check_val_every_n_epoch();
+    const bool will_run_val = trainer.enable_validation() && trainer.num_val_batches() > 0 &&
+                              (!every || (trainer.current_epoch() + 1) % *every == 0);
+    if (will_run_val) {
+      // Validation follows this batch: save with its fresh value instead of a stale one.
+      defer_save_until_validation_ = true;
+      return;
+    }
+  }
+  if (skip_state) return;
+  _save_topk_checkpoint(trainer, candidates);
+  _save_last_checkpoint(trainer, candidates);
+}
+
+void ModelCheckpoint::on_train_epoch_end(Trainer& trainer, LightningModule&) {
+  if (should_skip_saving_checkpoint(trainer) || !should_save_on_train_epoch_end(trainer)) return;
+  const MetricMap candidates = _monitor_candidates(trainer);
+  if (every_n_epochs_ >= 1 && (trainer.current_epoch() + 1) % every_n_epochs_ == 0) {
+    _save_topk_checkpoint(trainer, candidates);
+  }
+  if (last_global_step_saved_ == trainer.global_step() ||
+      (options_.save_last() == SaveLast::link && !last_checkpoint_saved_.empty())) {
+    _save_last_checkpoint(trainer, candidates);
+  }
+}
+
+void ModelCheckpoint::on_validation_end(Trainer& trainer, LightningModule&) {
+  if (should_skip_saving_checkpoint(trainer) || should_save_on_train_epoch_end(trainer)) return;
+  const MetricMap candidates = _monitor_candidates(trainer);
+  if (defer_save_until_validation_) {
+    _save_topk_checkpoint(trainer, candidates);
+    _save_last_checkpoint(trainer, candidates);
+    defer_save_until_validation_ = false;
+    return;
+  }
+  if (every_n_epochs_ >= 1 && (trainer.current_epoch() + 1) % every_n_epochs_ == 0) {
+    _save_topk_checkpoint(trainer, candidates);
+  }
+  if (last_global_step_saved_ == trainer.global_step() ||
+      (options_.save_last() == SaveLast::link && !last_checkpoint_saved_.empty())) {
+    _save_last_checkpoint(trainer, candidates);
+  }
+}
+
+void ModelCheckpoint::on_train_end(Trainer& trainer, LightningModule&) {
+  if (is_enabled(options_.save_last()) && last_checkpoint_saved_.empty()) {
+    _save_last_checkpoint(trainer, _monitor_candidates(trainer));
+  }
+}
+
+void ModelCheckpoint::on_exception(Trainer& trainer, LightningModule&, const std::exception&) {
+  if (!options_.save_on_exception() || trainer.fast_dev_run() != 0 || trainer.sanity_checking() ||
+      last_global_step_saved_ == trainer.global_step()) {
+    return;
+  }
+  const MetricMap candidates = _monitor_candidates(trainer);
+  const std::string filepath = format_checkpoint_name(candidates);
+  _save_checkpoint(trainer, filepath);
+  _save_last_checkpoint(trainer, candidates);
+}
+
+// ---- candidates and names ---------------------------------------------------------------------------------------
+
+MetricMap ModelCheckpoint::_monitor_candidates(const Trainer& trainer) const {
+  MetricMap candidates = trainer.callback_metrics();
+  const Scalar* epoch = candidates.find("epoch");
+  candidates.set("epoch", epoch ? Scalar::integer(static_cast<std::int64_t>(epoch->value))
+                                : Scalar::integer(trainer.current_epoch()));
+  const Scalar* step = candidates.find("step");
+  candidates.set("step", step ? Scalar::integer(static_cast<std::int64_t>(step->value))
+                              : Scalar::integer(trainer.global_step()));
+  return candidates;
+}
+
+std::string ModelCheckpoint::format_checkpoint_name(const MetricMap& metrics, const std::optional<std::string>& filename,
+                                                    std::optional<std::int64_t> ver,
+                                                    const std::optional<std::string>& prefix) const {
+  std::string name;
+  if (filename && !filename->empty()) {
+    name = *filename;
+  } else if (options_.filename()) {
+    name = *options_.filename();
+  }
+  if (name.empty()) name = "{epoch}" + checkpoint_join_char + "{step}";
+  name = detail::format_metric_template(name, metrics, options_.auto_insert_metric_name(), checkpoint_equals_char);
+  if (prefix && !prefix->empty()) name = *prefix + checkpoint_join_char + name;
+  if (ver) name += checkpoint_join_char + "v" + std::to_string(*ver);
+  name += file_extension;
+  return dirpath_ && !dirpath_->empty() ? py_join(*dirpath_, name) : name;
+}
+
+bool ModelCheckpoint::file_exists(const std::string& filepath, const Trainer&) const {
+  std::error_code ec;
+  return fs::exists(filepath, ec);
+}
+
+std::string ModelCheckpoint::get_metric_interpolated_filepath_name(
+    const MetricMap& candidates, const Trainer& trainer, const std::optional<std::string>& del_filepath) const {
+  std::string filepath = format_checkpoint_name(candidates);
+  if (options_.enable_version_counter()) {
+    std::int64_t version = starting_version;
+    while (file_exists(filepath, trainer) && (!del_filepath || filepath != *del_filepath)) {
+      filepath = format_checkpoint_name(candidates, std::nullopt, version);
+      ++version;
+    }
+  }
+  return filepath;
+}
+
+// ---- top-k ------------------------------------------------------------------------------------------------------
+
+void ModelCheckpoint::_save_topk_checkpoint(Trainer& trainer, const MetricMap& candidates) {
+  if (options_.save_top_k() == 0) return;
+  const auto& monitor = options_.monitor();
+  if (!monitor) {
+    _save_none_monitor_checkpoint(trainer, candidates);
+    return;
+  }
+  if (!candidates.contains(*monitor)) {
+    const std::string message = "`ModelCheckpoint(monitor=" + detail::python_str_repr(*monitor) +
+                                ")` could not find the monitored key in the returned metrics: " +
+                                python_list_repr(candidates.keys()) + ". HINT: Did you call `log(" +
+                                detail::python_str_repr(*monitor) + ", value)` in the `LightningModule`?";
+    if (trainer.validation_has_run()) throw ConfigurationError(message);
+    log::warn_once(message);
+  }
+  _save_monitor_checkpoint(trainer, candidates);
+}
+
+void ModelCheckpoint::_save_monitor_checkpoint(Trainer& trainer, const MetricMap& candidates) {
+  const Scalar* found = candidates.find(*options_.monitor());
+  const std::optional<Scalar> current = found ? std::optional<Scalar>(*found) : std::nullopt;
+  if (check_monitor_top_k(trainer, current)) {
+    update_best_and_save(*current, trainer, candidates);
+  } else if (options_.verbose()) {
+    const Scalar* epoch = candidates.find("epoch");
+    const Scalar* step = candidates.find("step");
+    log::info("Epoch " + std::to_string(epoch ? epoch->as_int() : 0) + ", global step " +
+              std::to_string(step ? step->as_int() : 0) + ": " + detail::python_str_repr(*options_.monitor()) +
+              " was not in top " + std::to_string(options_.save_top_k()));
+  }
+}
+
+bool ModelCheckpoint::check_monitor_top_k(const Trainer&, const std::optional<Scalar>& current) const {
+  if (!current) return false;
+  const std::int64_t k = options_.save_top_k();
+  if (k == -1) return true;
+  if (static_cast<std::int64_t>(best_k_models_.size()) < k) return true;
+  double kth = kth_value_;
+  for (const auto& [path, score] : best_k_models_)
+    if (path == kth_best_model_path_) {
+      kth = score;
+      break;
+    }
+  return is_min_mode() ? current->value < kth : current->value > kth;
+}
+
+void ModelCheckpoint::update_best_and_save(Scalar current, Trainer& trainer, const MetricMap& candidates) {
+  const std::int64_t size = static_cast<std::int64_t>(best_k_models_.size());
+  const std::int64_t k = options_.save_top_k() == -1 ? size + 1 : options_.save_top_k();
+
+  std::optional<std::string> del_filepath;
+  if (size == k && k > 0) {
+    del_filepath = kth_best_model_path_;
+    best_k_models_.erase(std::remove_if(best_k_models_.begin(), best_k_models_.end(),
+                                        [&](const ScoredPath& e) { return e.first == *del_filepath; }),
+                         best_k_models_.end());
+  }
+  // A NaN is kept as the worst possible score (the file name, formatted from the candidates, still says nan).
+  if (std::isnan(current.value)) current = Scalar{is_min_mode() ? kInf : -kInf, false};
+
+  const std::string filepath = get_metric_interpolated_filepath_name(candidates, trainer, del_filepath);
+
+  current_score_ = current.value;
+  integral_scores_ = current.integral;
+  auto existing = std::find_if(best_k_models_.begin(), best_k_models_.end(),
+                               [&](const ScoredPath& e) { return e.first == filepath; });
+  if (existing != best_k_models_.end()) {
+    existing->second = current.value;
+  } else {
+    best_k_models_.emplace_back(filepath, current.value);
+  }
+
+  const bool min_mode = is_min_mode();
+  // Python's max()/min() over the dict: ties go to the first key in dict order.
+  auto pick = [&](bool want_max) {
+    auto best = best_k_models_.begin();
+    for (auto it = best_k_models_.begin(); it != best_k_models_.end(); ++it) {
+      if (want_max ? it->second > best->second : it->second < best->second) best = it;
+    }
+    return best;
+  };
+  if (static_cast<std::int64_t>(best_k_models_.size()) == k) {
+    const auto kth = pick(min_mode);
+    kth_best_model_path_ = kth->first;
+    kth_value_ = kth->second;
+  }
+  const auto best = pick(!min_mode);
+  best_model_path_ = best->first;
+  best_model_score_ = best->second;
+
+  if (options_.verbose()) {
+    const Scalar* epoch = candidates.find("epoch");
+    const Scalar* step = candidates.find("step");
+    log::info("Epoch " + std::to_string(epoch ? epoch->as_int() : 0) + ", global step " +
+              std::to_string(step ? step->as_int() : 0) + ": " + detail::python_str_repr(*options_.monitor()) +
+              " reached " + format_score(current.value, current.integral) + " (best " +
+              format_score(*best_model_score_, integral_scores_) + "), saving model to " +
+              detail::python_str_repr(filepath) + " as top " + std::to_string(k));
+  }
+  _save_checkpoint(trainer, filepath);
+
+  if (del_filepath && !del_filepath->empty() && _should_remove_checkpoint(trainer, *del_filepath, filepath)) {
+    _remove_checkpoint(trainer, *del_filepath);
+  }
+}
+
+void ModelCheckpoint::_save_none_monitor_checkpoint(Trainer& trainer, const MetricMap& candidates) {
+  const std::string filepath = get_metric_interpolated_filepath_name(candidates, trainer, best_model_path_);
+  // Set before writing: the file's own state records it.
+  const std::string previous = best_model_path_;
+  best_model_path_ = filepath;
+  _save_checkpoint(trainer, filepath);
+  if (options_.save_top_k() == 1 && !previous.empty() && _should_remove_checkpoint(trainer, previous, filepath)) {
+    _remove_checkpoint(trainer, previous);
+  }
+}
+
+void ModelCheckpoint::_save_last_checkpoint(Trainer& trainer, const MetricMap& candidates) {
+  if (!is_enabled(options_.save_last())) return;
+  std::string filepath = format_checkpoint_name(candidates, checkpoint_name_last);
+  if (options_.enable_version_counter()) {
+    std::int64_t version = starting_version;
+    while (file_exists(filepath, trainer) && filepath != last_model_path_) {
+      filepath = format_checkpoint_name(candidates, checkpoint_name_last, version);
+      ++version;
+    }
+  }
+  // Set before writing: the file's own state records it.
+  const std::string previous = last_model_path_;
+  last_model_path_ = filepath;
+  if (options_.save_last() == SaveLast::link && !last_checkpoint_saved_.empty() && options_.save_top_k() != 0) {
+    _link_checkpoint(trainer, last_checkpoint_saved_, filepath);
+  } else {
+    _save_checkpoint(trainer, filepath);
+  }
+  if (!previous.empty() && _should_remove_checkpoint(trainer, previous, filepath)) {
+    _remove_checkpoint(trainer, previous);
+  }
+}
+
+bool ModelCheckpoint::_should_remove_checkpoint(const Trainer& trainer, const std::string& previous,
+                                                const std::string& current) const {
+  if (previous == current) return false;
+  if (!is_local_path(previous)) return true;
+  const auto previous_parts = pathlib_absolute_parts(previous);
+  const auto& resume = trainer.ckpt_path();
+  if (resume && pathlib_absolute_parts(*resume) == previous_parts) return false;
+  if (!dirpath_) return false;
+  const auto dir_parts = pathlib_absolute_parts(*dirpath_);
+  return dir_parts.size() < previous_parts.size() &&
+         std::equal(dir_parts.begin(), dir_parts.end(), previous_parts.begin());
+}
+
+// ---- file steps -------------------------------------------------------------------------------------------------
+
+void ModelCheckpoint::mark_checkpoint_saved(const Trainer& trainer, const std::string& filepath) {
+  last_global_step_saved_ = trainer.global_step();
+  last_checkpoint_saved_ = filepath;
+}
+
+void ModelCheckpoint::_save_checkpoint(Trainer& trainer, const std::string& filepath) {
+  trainer.save_checkpoint(filepath, options_.save_weights_only());
+  mark_checkpoint_saved(trainer, filepath);
+  if (trainer.is_global_zero()) {
+    for (const auto& logger : trainer.loggers()) logger->after_save_checkpoint(filepath);
+  }
+}
+
+void ModelCheckpoint::_remove_checkpoint(Trainer& trainer, const std::string& filepath) {
+  if (!trainer.is_global_zero()) return;
+  std::error_code ec;
+  if (!fs::exists(filepath, ec)) return;  // follows links: a dangling link is left alone, as in Lightning
+  fs::remove_all(filepath, ec);
+  if (ec) throw StorageError("ModelCheckpoint could not remove `" + filepath + "`: " + ec.message());
+}
+
+void ModelCheckpoint::_link_checkpoint(Trainer& trainer, const std::string& filepath, const std::string& linkpath) {
+  if (!trainer.is_global_zero()) return;
+  const std::string target_abs = abs_path(filepath);
+  const std::string link_abs = abs_path(linkpath);
+  if (target_abs == link_abs) return;  // a link to itself would make the file unreadable
+  std::error_code ec;
+  const auto status = fs::symlink_status(linkpath, ec);
+  if (fs::is_symlink(status) || fs::is_regular_file(fs::status(linkpath, ec))) {
+    fs::remove(linkpath, ec);
+  } else if (fs::is_directory(status)) {
+    fs::remove_all(linkpath, ec);
+  }
+  const fs::path relative = fs::path(target_abs).lexically_relative(fs::path(link_abs).parent_path());
+  ec.clear();
+  fs::create_symlink(relative, linkpath, ec);
+  if (ec) {
+    std::error_code copy_ec;
+    fs::copy_file(filepath, linkpath, fs::copy_options::overwrite_existing, copy_ec);
+    if (copy_ec) {
+      throw StorageError("ModelCheckpoint could not link or copy `" + filepath + "` to `" + linkpath +
+                         "`: " + copy_ec.message());
+    }
+  }
+}
+
+// ---- state --------------------------------------------------------------------------------------------------------
+
+nlohmann::json ModelCheckpoint::score_json(double value) const {
+  if (integral_scores_ && std::isfinite(value)) return static_cast<std::int64_t>(value);
+  return value;
+}
+
+nlohmann::json ModelCheckpoint::state_dict() const {
+  nlohmann::json state = nlohmann::json::object();
+  state["monitor"] = options_.monitor() ? nlohmann::json(*options_.monitor()) : nlohmann::json(nullptr);
+  state["best_model_score"] = best_model_score_ ? score_json(*best_model_score_) : nlohmann::json(nullptr);
+  state["best_model_path"] = best_model_path_;
+  state["current_score"] = current_score_ ? score_json(*current_score_) : nlohmann::json(nullptr);
+  state["dirpath"] = dirpath_ ? nlohmann::json(*dirpath_) : nlohmann::json(nullptr);
+  nlohmann::json best_k = nlohmann::json::object();
+  for (const auto& [path, score] : best_k_models_) best_k[path] = score_json(score);
+  state["best_k_models"] = std::move(best_k);
+  state["kth_best_model_path"] = kth_best_model_path_;
+  state["kth_value"] = score_json(kth_value_);
+  state["last_model_path"] = last_model_path_;
+  return state;
+}
+
+void ModelCheckpoint::load_state_dict(const nlohmann::json& state) {
+  if (!state.is_object()) throw IntegrityError("ModelCheckpoint state must be a JSON object, got " + state.dump());
+  const nlohmann::json current_dirpath = dirpath_ ? nlohmann::json(*dirpath_) : nlohmann::json(nullptr);
+  const nlohmann::json saved_dirpath = state.contains("dirpath") ? state.at("dirpath") : current_dirpath;
+  auto is_integral = [](const nlohmann::json& v) { return v.is_number_integer(); };
+
+  if (saved_dirpath == current_dirpath) {
+    if (!state.contains("best_model_score")) throw IntegrityError("ModelCheckpoint state has no best_model_score");
+    best_model_score_ = score_from_json(state.at("best_model_score"));
+    bool integral = is_integral(state.at("best_model_score"));
+    if (state.contains("kth_best_model_path")) kth_best_model_path_ = state.at("kth_best_model_path");
+    if (state.contains("kth_value")) {
+      if (auto v = score_from_json(state.at("kth_value"))) kth_value_ = *v;
+    }
+    if (state.contains("best_k_models")) {
+      const auto& saved = state.at("best_k_models");
+      best_k_models_.clear();
+      if (saved.is_object()) {
+        for (auto it = saved.begin(); it != saved.end(); ++it) {
+          best_k_models_.emplace_back(it.key(), score_from_json(it.value()).value_or(kInf));
+          integral = integral || is_integral(it.value());
+        }
+      } else if (saved.is_array()) {  // [[path, score], ...]: the order-preserving form
+        for (const auto& entry : saved) {
+          best_k_models_.emplace_back(entry.at(0).get<std::string>(), score_from_json(entry.at(1)).value_or(kInf));
+          integral = integral || is_integral(entry.at(1));
+        }
+      }
+    }
+    integral_scores_ = integral;
+    if (state.contains("last_model_path")) last_model_path_ = state.at("last_model_path");
+  } else {
+    auto repr = [](const nlohmann::json& v) {
+      return v.is_string() ? detail::python_str_repr(v.get<std::string>()) : std::string("None");
+    };
+    log::warn("The dirpath has changed from " + repr(saved_dirpath) + " to " + repr(current_dirpath) +
+              ", therefore `best_model_score`, `kth_best_model_path`, `kth_value`, `last_model_path` and "
+              "`best_k_models` won't be reloaded. Only `best_model_path` will be reloaded.");
+  }
+  if (!state.contains("best_model_path")) throw IntegrityError("ModelCheckpoint state has no best_model_path");
+  best_model_path_ = state.at("best_model_path").get<std::string>();
+}
+
+void ModelCheckpoint::to_yaml(const std::optional<std::string>& filepath) const {
+  std::string path;
+  if (filepath) {
+    path = *filepath;
+  } else {
+    if (!dirpath_) throw ConfigurationError("ModelCheckpoint.to_yaml() needs a dirpath (call it after setup)");
+    path = py_join(*dirpath_, "best_k_models.yaml");
+  }
+  std::vector<ScoredPath> sorted = best_k_models_;
+  std::sort(sorted.begin(), sorted.end(), [](const ScoredPath& a, const ScoredPath& b) { return a.first < b.first; });
+  std::string text;
+  for (const auto& [key, score] : sorted) {
+    const std::string k = detail::yaml_string(key);
+    const std::string v = integral_scores_ && std::isfinite(score)
+                              ? std::to_string(static_cast<std::int64_t>(score))
+                              : detail::yaml_float(score);
+    text += k.size() >= 128 ? "? " + k + "\n: " + v + "\n" : k + ": " + v + "\n";
+  }
+  if (sorted.empty()) text = "{}\n";
+  lamin::detail::atomic_write(path, text);
+}
+
+// ---- last files -----------------------------------------------------------------------------------------------------
+
+std::vector<std::string> ModelCheckpoint::find_last_checkpoints(const std::string& dirpath,
+                                                                const std::string& name_last,
+                                                                const std::string& file_extension) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  if (!fs::is_directory(dirpath, ec)) return found;
+  for (fs::directory_iterator it(dirpath, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const auto [stem, suffix] = stem_and_suffix(name);
+    if (suffix == file_extension && stem.compare(0, name_last.size(), name_last) == 0) {
+      found.push_back(abs_path(it->path().string()));
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+std::vector<std::string> ModelCheckpoint::_find_last_checkpoints(const Trainer& trainer) const {
+  return find_last_checkpoints(resolve_ckpt_dir(trainer), checkpoint_name_last, file_extension);
+}
+
+}  // namespace lamin::pl
