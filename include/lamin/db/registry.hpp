@@ -1,0 +1,119 @@
+#pragma once
+// lamin::Registry: the backend interface behind an instance. The embedded SQLite backend (lamin::connect,
+// lamin::init) is the default; a REST backend can implement the same interface.
+//
+// Every method is one logical operation and runs in one transaction of its own, unless called inside a
+// Transaction, in which case it joins it (and nothing it did survives a rollback).
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lamin/db/artifact.hpp"
+#include "lamin/db/feature.hpp"
+#include "lamin/db/query.hpp"
+#include "lamin/db/run.hpp"
+#include "lamin/db/storage.hpp"
+#include "lamin/db/transform.hpp"
+
+namespace lamin {
+
+class Registry : public std::enable_shared_from_this<Registry> {
+ public:
+  virtual ~Registry() = default;
+  Registry() = default;
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  virtual const InstanceInfo& info() const = 0;
+
+  // --- transactions -------------------------------------------------------------------------------------------
+  /// Starts a write transaction (nested calls nest as savepoints). Prefer lamin::Transaction.
+  virtual void begin() = 0;
+  virtual void commit() = 0;
+  virtual void rollback() noexcept = 0;
+  virtual bool in_transaction() const = 0;
+
+  // --- artifacts ----------------------------------------------------------------------------------------------
+  /// Registers a local file (LaminDB's `ln.Artifact(path, key=...).save()`): validates the key and suffix, hashes
+  /// the file, picks a uid (a new version of the latest artifact with the same key, if any), and stores the file at
+  /// `<root>/.lamindb/<uid><suffix>`. Without skip_hash_lookup, an artifact with the same hash is returned instead.
+  /// Throws ValidationError (bad key/suffix), NotFoundError (no file), StorageError, IntegrityError.
+  virtual Artifact create_artifact(const std::filesystem::path& file, const ArtifactOptions& options) = 0;
+  /// By uid (full or 16-character stem: the latest version) or by key (the latest version). None if absent.
+  virtual std::optional<Artifact> find_artifact(const std::string& uid_or_key) = 0;
+  /// Like find_artifact; throws lamin::NotFoundError.
+  Artifact get_artifact(const std::string& uid_or_key);
+  /// Re-reads an artifact by id; throws lamin::NotFoundError.
+  virtual Artifact get_artifact_by_id(std::int64_t id) = 0;
+  /// Deletes the record permanently (with its feature-value links and input links), promotes the previous version
+  /// to `is_latest` if this was the latest, then deletes the stored file.
+  virtual void delete_artifact(const Artifact& artifact) = 0;
+  /// Where the artifact's file is stored: `<root>/.lamindb/<uid><suffix>`.
+  virtual std::filesystem::path storage_path(const Artifact& artifact) const = 0;
+  /// Records `artifact` as an input of `run` (`lamindb_artifact_input_of_runs`); idempotent.
+  virtual void add_run_input(const Artifact& artifact, const Run& run) = 0;
+  /// Runs that used the artifact as input.
+  virtual std::vector<Run> input_of_runs(const Artifact& artifact) = 0;
+  /// Artifacts a run used as inputs.
+  virtual std::vector<Artifact> run_inputs(const Run& run) = 0;
+  /// Completes or removes artifacts whose storage was interrupted (a crashed writer left `_aux.so`): a complete file
+  /// clears the marker, a missing or wrong one deletes the record (promoting the previous version). Only records
+  /// older than `min_age_seconds` are touched, so live writers in other processes are left alone. Also removes
+  /// stale temporary files. Returns the number of records repaired.
+  virtual std::int64_t recover(double min_age_seconds = 3600) = 0;
+
+  // --- features and values ------------------------------------------------------------------------------------
+  /// Creates a feature, or returns the existing one with the same name and type (LaminDB's dedupe); throws
+  /// ValidationError if that one has another dtype ("Feature X already exists with dtype ...").
+  virtual Feature create_feature(const FeatureOptions& options) = 0;
+  /// All features of the main branch, ordered by name.
+  virtual std::vector<Feature> features() = 0;
+  /// Resolves a name as LaminDB does (root-level feature first; ambiguous names throw); none if absent.
+  virtual std::optional<Feature> find_feature(const FeatureRef& ref) = 0;
+  virtual std::optional<Feature> find_feature(const std::string& name, const Feature& type) = 0;
+
+  /// Adds values (LaminDB's `artifact.features.add_values`): validates every key and value first, then writes all
+  /// in one transaction. Values are deduplicated in `lamindb_jsonvalue`; existing links are kept.
+  virtual void add_values(const Artifact& artifact, const FeatureValues& values) = 0;
+  virtual void add_values(const Run& run, const FeatureValues& values) = 0;
+  /// Removes the links to values of `feature` (only those JSON-equal to `value` if given). Returns how many.
+  virtual std::int64_t remove_values(const Artifact& artifact, const FeatureRef& feature,
+                                     const std::optional<nlohmann::json>& value = std::nullopt) = 0;
+  virtual std::int64_t remove_values(const Run& run, const FeatureRef& feature,
+                                     const std::optional<nlohmann::json>& value = std::nullopt) = 0;
+  /// Values by feature name (LaminDB's `get_values`): one value as a scalar, several as a sorted array.
+  virtual nlohmann::json get_values(const Artifact& artifact) = 0;
+  virtual nlohmann::json get_values(const Run& run) = 0;
+  /// Values with their features, ordered by name: what describe() prints.
+  virtual std::vector<std::pair<Feature, std::vector<nlohmann::json>>> feature_values(const Artifact& artifact) = 0;
+
+  // --- transforms and runs ------------------------------------------------------------------------------------
+  virtual Transform create_transform(const TransformOptions& options) = 0;
+  virtual Transform get_transform_by_id(std::int64_t id) = 0;
+  virtual Run create_run(const Transform& transform, const RunOptions& options) = 0;
+  virtual Run get_run_by_id(std::int64_t id) = 0;
+  /// By uid; none if absent.
+  virtual std::optional<Run> find_run(const std::string& uid) = 0;
+  /// Sets `finished_at` to now and the status code.
+  virtual Run finish_run(const Run& run, RunStatus status = RunStatus::completed) = 0;
+
+  // --- queries ------------------------------------------------------------------------------------------------
+  ArtifactQuery artifacts() { return ArtifactQuery(shared_from_this()); }
+  RunQuery runs() { return RunQuery(shared_from_this()); }
+  virtual std::vector<Artifact> select_artifacts(const QuerySpec& spec) = 0;
+  virtual std::int64_t count_artifacts(const QuerySpec& spec) = 0;
+  virtual std::vector<Run> select_runs(const QuerySpec& spec) = 0;
+  virtual std::int64_t count_runs(const QuerySpec& spec) = 0;
+  /// Values of the given features for many artifacts at once: artifact id -> name -> value (as get_values).
+  virtual std::map<std::int64_t, nlohmann::json> values_of_artifacts(const std::vector<std::int64_t>& ids) = 0;
+  virtual std::map<std::int64_t, nlohmann::json> values_of_runs(const std::vector<std::int64_t>& ids) = 0;
+};
+
+}  // namespace lamin

@@ -1,0 +1,91 @@
+#pragma once
+// A small RAII layer over SQLite's C API: connections, prepared statements, bound parameters. Private to the
+// registry. Every statement with data is prepared and bound; SQL text is only ever assembled from fixed fragments.
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace lamin::sqlite {
+
+/// A bound parameter.
+using Param = std::variant<std::nullptr_t, std::int64_t, double, std::string>;
+
+/// Converts a JSON scalar to a parameter (bool -> 0/1); throws for arrays/objects.
+Param param_of(const nlohmann::json& value);
+
+class Statement;
+
+class Database {
+ public:
+  /// Opens (or creates, if `create`) a database file; sets WAL, busy timeout, foreign keys.
+  Database(const std::string& path, bool create);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  sqlite3* handle() const { return db_; }
+  const std::string& path() const { return path_; }
+  /// Runs SQL without parameters (DDL, PRAGMA, BEGIN).
+  void exec(const std::string& sql);
+  Statement prepare(const std::string& sql);
+  std::int64_t last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+  std::int64_t changes() const { return sqlite3_changes(db_); }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::string path_;
+};
+
+class Statement {
+ public:
+  Statement(Database& db, const std::string& sql);
+  ~Statement();
+  Statement(Statement&& other) noexcept;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  Statement& operator=(Statement&& other) noexcept;
+
+  Statement& bind(int index, const Param& value);
+  Statement& bind_all(const std::vector<Param>& values);
+  Statement& bind(int index, std::nullptr_t) { return bind(index, Param(nullptr)); }
+  Statement& bind(int index, std::int64_t v) { return bind(index, Param(v)); }
+  Statement& bind(int index, int v) { return bind(index, Param(static_cast<std::int64_t>(v))); }
+  Statement& bind(int index, bool v) { return bind(index, Param(static_cast<std::int64_t>(v ? 1 : 0))); }
+  Statement& bind(int index, double v) { return bind(index, Param(v)); }
+  Statement& bind(int index, const std::string& v) { return bind(index, Param(v)); }
+  Statement& bind(int index, const char* v) { return bind(index, Param(std::string(v))); }
+  Statement& bind(int index, const std::optional<std::string>& v);
+  Statement& bind(int index, const std::optional<std::int64_t>& v);
+
+  /// Steps once: true while a row is available.
+  bool step();
+  /// Steps to completion (for writes).
+  void run();
+  void reset();
+
+  bool is_null(int col) const;
+  std::int64_t int64(int col) const;
+  double real(int col) const;
+  std::string text(int col) const;
+  std::optional<std::string> opt_text(int col) const;
+  std::optional<std::int64_t> opt_int64(int col) const;
+  int column_count() const;
+  std::string column_name(int col) const;
+
+ private:
+  Database* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+/// Translates an SQLite result code into lamin's error kinds (constraint -> IntegrityError, busy/full/io ->
+/// StorageError, otherwise Error), with the database's message.
+[[noreturn]] void throw_error(sqlite3* db, int rc, const std::string& context);
+
+}  // namespace lamin::sqlite

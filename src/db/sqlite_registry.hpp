@@ -1,0 +1,98 @@
+#pragma once
+// The embedded SQLite backend: a LaminDB instance at `<root>/.lamindb/lamin.db`.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lamin/db/registry.hpp"
+#include "sqlite.hpp"
+
+namespace lamin::detail {
+
+class SqliteRegistry : public Registry {
+ public:
+  /// Opens an existing instance (create=false) or creates one.
+  static std::shared_ptr<SqliteRegistry> open(const std::filesystem::path& root, bool create,
+                                              const std::string& storage_uid = "",
+                                              const std::string& instance_uid = "");
+
+  const InstanceInfo& info() const override { return info_; }
+
+  void begin() override;
+  void commit() override;
+  void rollback() noexcept override;
+  bool in_transaction() const override { return depth_ > 0; }
+
+  Artifact create_artifact(const std::filesystem::path& file, const ArtifactOptions& options) override;
+  std::optional<Artifact> find_artifact(const std::string& uid_or_key) override;
+  Artifact get_artifact_by_id(std::int64_t id) override;
+  void delete_artifact(const Artifact& artifact) override;
+  std::filesystem::path storage_path(const Artifact& artifact) const override;
+  void add_run_input(const Artifact& artifact, const Run& run) override;
+  std::vector<Run> input_of_runs(const Artifact& artifact) override;
+  std::vector<Artifact> run_inputs(const Run& run) override;
+  std::int64_t recover(double min_age_seconds) override;
+
+  Feature create_feature(const FeatureOptions& options) override;
+  std::vector<Feature> features() override;
+  std::optional<Feature> find_feature(const FeatureRef& ref) override;
+  std::optional<Feature> find_feature(const std::string& name, const Feature& type) override;
+  void add_values(const Artifact& artifact, const FeatureValues& values) override;
+  void add_values(const Run& run, const FeatureValues& values) override;
+  std::int64_t remove_values(const Artifact& artifact, const FeatureRef& feature,
+                             const std::optional<nlohmann::json>& value) override;
+  std::int64_t remove_values(const Run& run, const FeatureRef& feature,
+                             const std::optional<nlohmann::json>& value) override;
+  nlohmann::json get_values(const Artifact& artifact) override;
+  nlohmann::json get_values(const Run& run) override;
+  std::vector<std::pair<Feature, std::vector<nlohmann::json>>> feature_values(const Artifact& artifact) override;
+
+  Transform create_transform(const TransformOptions& options) override;
+  Transform get_transform_by_id(std::int64_t id) override;
+  Run create_run(const Transform& transform, const RunOptions& options) override;
+  Run get_run_by_id(std::int64_t id) override;
+  std::optional<Run> find_run(const std::string& uid) override;
+  Run finish_run(const Run& run, RunStatus status) override;
+
+  std::vector<Artifact> select_artifacts(const QuerySpec& spec) override;
+  std::int64_t count_artifacts(const QuerySpec& spec) override;
+  std::vector<Run> select_runs(const QuerySpec& spec) override;
+  std::int64_t count_runs(const QuerySpec& spec) override;
+  std::map<std::int64_t, nlohmann::json> values_of_artifacts(const std::vector<std::int64_t>& ids) override;
+  std::map<std::int64_t, nlohmann::json> values_of_runs(const std::vector<std::int64_t>& ids) override;
+
+  /// Test seam: called between the steps of create_artifact ("inserted", "stored") so that a test can kill the
+  /// process or fail at a precise point.
+  static void set_step_hook(void (*hook)(const char* step));
+
+ private:
+  SqliteRegistry() = default;
+  enum class HostKind { artifact, run };
+  struct Tx;
+
+  void load_info(const std::filesystem::path& root);
+  Feature resolve_feature(const FeatureRef& ref, std::vector<std::string>* unknown);
+  std::vector<Feature> features_named(const std::string& name);
+  std::optional<Feature> feature_by_id(std::int64_t id);
+  void add_values_impl(HostKind kind, std::int64_t host_id, const FeatureValues& values);
+  std::int64_t remove_values_impl(HostKind kind, std::int64_t host_id, const FeatureRef& feature,
+                                  const std::optional<nlohmann::json>& value);
+  std::vector<std::tuple<std::string, std::string, nlohmann::json, std::int64_t>> values_rows(
+      HostKind kind, const std::vector<std::int64_t>& ids);
+  std::map<std::int64_t, nlohmann::json> values_of(HostKind kind, const std::vector<std::int64_t>& ids);
+  void delete_artifact_record(std::int64_t id, std::filesystem::path* file);
+  std::optional<std::int64_t> output_run_id(const ArtifactOptions& options);
+  std::string build_where(HostKind kind, const QuerySpec& spec, std::vector<sqlite::Param>& params);
+  std::string feature_condition_sql(HostKind kind, const FeatureCondition& c, std::vector<sqlite::Param>& params);
+
+  InstanceInfo info_;
+  std::unique_ptr<sqlite::Database> db_;
+  int depth_ = 0;
+  std::vector<std::pair<int, std::filesystem::path>> stored_in_tx_;   // removed if the transaction rolls back
+  std::vector<std::pair<int, std::filesystem::path>> delete_on_commit_;  // removed once the deletion commits
+};
+
+}  // namespace lamin::detail
