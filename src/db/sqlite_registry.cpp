@@ -306,7 +306,7 @@ std::shared_ptr<SqliteRegistry> SqliteRegistry::open(const fs::path& root_in, bo
       for (const auto& stmt : db_schema::extra_index_ddl()) db.exec(stmt);
       tx.commit();
     } catch (const Error& e) {
-      log::debug(std::string("lamin: could not add query indexes: ") + e.what());
+      log::debug(std::string("could not add query indexes: ") + e.what());
     }
   }
   reg->load_info(root);
@@ -326,7 +326,7 @@ void SqliteRegistry::load_info(const fs::path& root) {
         "WHERE instance_uid IS NOT NULL AND type = 'local' ORDER BY id LIMIT 1");
     found = s.step();
     if (found) {
-      log::warn("lamin: the instance's storage root '" + s.text(2) + "' differs from its folder '" + root.string() +
+      log::warn("the instance's storage root '" + s.text(2) + "' differs from its folder '" + root.string() +
                 "'; files are read and written under the folder");
     }
   }
@@ -364,7 +364,7 @@ void SqliteRegistry::commit() {
     for (const auto& [d, path] : delete_on_commit_) {
       std::error_code ec;
       fs::remove(path, ec);
-      if (ec) log::warn("lamin: could not delete stored file '" + path.string() + "': " + ec.message());
+      if (ec) log::warn("could not delete stored file '" + path.string() + "': " + ec.message());
     }
     const bool deleted = !delete_on_commit_.empty();
     delete_on_commit_.clear();
@@ -393,7 +393,7 @@ void SqliteRegistry::rollback() noexcept {
       db_->exec("RELEASE lamin_" + std::to_string(depth_));
     }
   } catch (const std::exception& e) {
-    log::error(std::string("lamin: rollback failed: ") + e.what());
+    log::error(std::string("rollback failed: ") + e.what());
   }
   // Files stored inside the rolled-back scope have no record any more; deletions did not happen.
   auto undo = [&](auto& list, bool remove_file) {
@@ -445,7 +445,7 @@ Artifact SqliteRegistry::create_artifact(const fs::path& file, const ArtifactOpt
   }
   const auto run_id = output_run_id(options);
   if (!run_id && options.run_mode() == ArtifactOptions::RunMode::current) {
-    log::debug("lamin: no run is tracked, the artifact has no run");
+    log::debug("no run is tracked, the artifact has no run");
   }
 
   // 2. Hash outside any lock (bounded cost: at most 100 MiB are read).
@@ -457,7 +457,7 @@ Artifact SqliteRegistry::create_artifact(const fs::path& file, const ArtifactOpt
     s.bind(1, h.hash).bind(2, kTrashBranch);
     if (s.step()) {
       Artifact existing = read_artifact(s);
-      log::info("lamin: returning existing artifact with same hash: " + existing.uid);
+      log::info("returning existing artifact with same hash: " + existing.uid);
       return existing;
     }
   }
@@ -480,7 +480,7 @@ Artifact SqliteRegistry::create_artifact(const fs::path& file, const ArtifactOpt
         any = true;
         if (s.opt_text(3) == h.hash) {
           Artifact same = get_artifact_by_id(s.int64(0));
-          log::info("lamin: an artifact with key '" + *options.key() + "' and the same content exists: " + same.uid);
+          log::info("an artifact with key '" + *options.key() + "' and the same content exists: " + same.uid);
           tx.commit();
           return same;
         }
@@ -535,7 +535,7 @@ Artifact SqliteRegistry::create_artifact(const fs::path& file, const ArtifactOpt
           delete_artifact_record(id, nullptr);
           undo.commit();
         } catch (const std::exception& e) {
-          log::error(std::string("lamin: could not remove the record of a failed upload: ") + e.what());
+          log::error(std::string("could not remove the record of a failed upload: ") + e.what());
         }
       }
       throw;
@@ -675,12 +675,12 @@ std::int64_t SqliteRegistry::recover(double min_age_seconds) {
     Tx tx(*this);
     if (complete) {
       db_->prepare("UPDATE lamindb_artifact SET _aux = NULL WHERE id = ?").bind(1, a.id).run();
-      log::info("lamin: completed interrupted artifact " + a.uid);
+      log::info("completed interrupted artifact " + a.uid);
     } else {
       fs::path file;
       delete_artifact_record(a.id, &file);
       delete_on_commit_.emplace_back(depth_ - 1, file);
-      log::info("lamin: removed interrupted artifact " + a.uid);
+      log::info("removed interrupted artifact " + a.uid);
     }
     tx.commit();
     ++repaired;
@@ -886,7 +886,7 @@ std::int64_t SqliteRegistry::remove_values_impl(HostKind kind, std::int64_t host
   s.run();
   const auto n = db_->changes();
   tx.commit();
-  if (n == 0) log::warn("lamin: no value of feature '" + f.name + "' to remove");
+  if (n == 0) log::warn("no value of feature '" + f.name + "' to remove");
   return n;
 }
 

@@ -125,7 +125,7 @@ Run track(const Instance& instance, const nlohmann::json& params, const TrackOpt
       try {
         topts.hash(hash_file(exe).hash);
       } catch (const Error& e) {
-        log::debug(std::string("lamin: cannot hash the program: ") + e.what());
+        log::debug(std::string("cannot hash the program: ") + e.what());
       }
     }
     std::error_code ec;
@@ -147,7 +147,7 @@ Run track(const Instance& instance, const nlohmann::json& params, const TrackOpt
     state().transform = transform;
   }
   if (!options.features().empty()) reg.add_values(run, options.features());
-  log::info("lamin: started run " + run.uid + " of transform " + transform.key + " (" + transform.uid + ")");
+  log::info("started run " + run.uid + " of transform " + transform.key + " (" + transform.uid + ")");
   return run;
 }
 
@@ -164,7 +164,7 @@ void finish(RunStatus status) {
   }
   if (!run || !instance) return;
   instance->finish_run(*run, status);
-  log::info("lamin: finished run " + run->uid);
+  log::info("finished run " + run->uid);
 }
 
 namespace detail {
