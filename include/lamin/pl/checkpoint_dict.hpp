@@ -9,8 +9,14 @@
 
 namespace lamin::pl {
 
-/// Lightning's checkpoint dict (`epoch`, `global_step`, `state_dict`, `optimizer_states`, `callbacks`, ...).
-using CheckpointDict = c10::Dict<std::string, c10::IValue>;
+/// Lightning's checkpoint dict (`epoch`, `global_step`, `state_dict`, `optimizer_states`, `callbacks`, ...): a dict
+/// with string keys; use make_checkpoint_dict() for an empty one.
+using CheckpointDict = c10::impl::GenericDict;
+
+/// An empty checkpoint dict (string keys, any values).
+inline CheckpointDict make_checkpoint_dict() {
+  return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get());
+}
 
 /// JSON → IValue: objects become string-keyed dicts, arrays lists, integers ints, other numbers floats,
 /// null None. Used for hyperparameters and callback states.

@@ -23,6 +23,9 @@ namespace lamin::pl {
 class ModelCheckpoint;
 class EarlyStopping;
 class ProgressBar;
+namespace detail {
+struct TrainerCheckpointing;
+}
 
 /// A Python `int | float` option (Lightning gives ints and floats different meanings, e.g. `val_check_interval=1`
 /// validates after every batch while `1.0` validates once per epoch).
@@ -189,6 +192,7 @@ class Trainer {
  private:
   struct Impl;
   friend struct Impl;
+  friend struct detail::TrainerCheckpointing;
 
   TrainerOptions options_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
