@@ -90,6 +90,18 @@ const std::vector<TableDef>& tables() {
                   col("transform_id", "integer", kNotNull | kIndex, "", "lamindb_transform"), created_by(),
                   col("initiated_by_run_id", "bigint", kIndex, "", "lamindb_run"), col("extra_data", "text", kJson)},
                  {}, {}, {}});
+    // Artifacts reference a schema (validated datasets); lamin-cpp never writes one, but the foreign key needs it.
+    t.push_back({"lamindb_schema",
+                 {col("is_type", "bool", kNotNull | kIndex, "0"), is_locked(), aux(), timestamp("created_at"),
+                  timestamp("updated_at"), pk(), col("uid", "varchar(16)", kNotNull | kUnique),
+                  col("name", "varchar(150)", kIndex), col("description", "text", kNull),
+                  col("n_members", "integer", kNull), col("coerce", "bool", kNull), col("flexible", "bool", kNull),
+                  col("itype", "varchar(120)", kIndex), col("otype", "varchar(64)", kIndex),
+                  col("_dtype_str", "varchar(64)", kNull), col("hash", "varchar(22)", kIndex),
+                  col("minimal_set", "bool", kNotNull | kIndex), col("ordered_set", "bool", kNotNull | kIndex),
+                  col("maximal_set", "bool", kNotNull | kIndex), branch(), created_on(), run_fk(), space(),
+                  created_by(), col("type_id", "integer", kIndex, "", "lamindb_schema")},
+                 {}, {}, {}});
     t.push_back({"lamindb_artifact",
                  {col("version_tag", "varchar(30)", kIndex), col("is_latest", "bool", kNotNull | kIndex), is_locked(),
                   aux(), timestamp("created_at"), timestamp("updated_at"), pk(),

@@ -362,10 +362,16 @@ void SqliteRegistry::commit() {
     }
     depth_ = 0;
     for (const auto& [d, path] : delete_on_commit_) {
+      // Only the file that belonged to the deleted record: a new version may already reuse its uid and path.
+      const auto it = delete_inodes_.find(path.string());
+      struct stat st {};
+      if (::stat(path.c_str(), &st) != 0) continue;
+      if (it != delete_inodes_.end() && it->second != static_cast<std::uint64_t>(st.st_ino)) continue;
       std::error_code ec;
       fs::remove(path, ec);
       if (ec) log::warn("could not delete stored file '" + path.string() + "': " + ec.message());
     }
+    delete_inodes_.clear();
     const bool deleted = !delete_on_commit_.empty();
     delete_on_commit_.clear();
     stored_in_tx_.clear();
@@ -411,6 +417,7 @@ void SqliteRegistry::rollback() noexcept {
   };
   undo(stored_in_tx_, true);
   undo(delete_on_commit_, false);
+  if (depth_ == 0) delete_inodes_.clear();
 }
 
 // --- artifacts ----------------------------------------------------------------------------------------------------
@@ -609,7 +616,11 @@ void SqliteRegistry::delete_artifact_record(std::int64_t id, fs::path* file) {
       db_->prepare("UPDATE lamindb_artifact SET is_latest = 1 WHERE id = ?").bind(1, s.int64(0)).run();
     }
   }
-  if (file) *file = storage_path(a);
+  if (file) {
+    *file = storage_path(a);
+    struct stat st {};
+    if (::stat(file->c_str(), &st) == 0) delete_inodes_[file->string()] = static_cast<std::uint64_t>(st.st_ino);
+  }
 }
 
 void SqliteRegistry::delete_artifact(const Artifact& artifact) {

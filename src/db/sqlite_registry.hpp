@@ -2,6 +2,7 @@
 // The embedded SQLite backend: a LaminDB instance at `<root>/.lamindb/lamin.db`.
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -93,6 +94,7 @@ class SqliteRegistry : public Registry {
   int depth_ = 0;
   std::vector<std::pair<int, std::filesystem::path>> stored_in_tx_;   // removed if the transaction rolls back
   std::vector<std::pair<int, std::filesystem::path>> delete_on_commit_;  // removed once the deletion commits
+  std::map<std::string, std::uint64_t> delete_inodes_;                   // inode of each file to delete
 };
 
 }  // namespace lamin::detail

@@ -59,7 +59,7 @@ class Sql {
 
 const std::vector<std::string> kTables = {
     "lamindb_user", "lamindb_space", "lamindb_branch", "lamindb_storage", "lamindb_transform", "lamindb_run",
-    "lamindb_artifact", "lamindb_feature", "lamindb_jsonvalue", "lamindb_artifactjsonvalue", "lamindb_runjsonvalue",
+    "lamindb_artifact", "lamindb_schema", "lamindb_feature", "lamindb_jsonvalue", "lamindb_artifactjsonvalue", "lamindb_runjsonvalue",
     "lamindb_artifact_input_of_runs"};
 
 std::string strip_if_not_exists(std::string sql) {

@@ -1,0 +1,268 @@
+// Artifacts, versions, deletion, storage, transactions, features and values against a real instance.
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include "lamin/db.hpp"
+#include "sqlite_registry.hpp"
+#include "test_util.hpp"
+
+namespace lamin {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using test::TempDir;
+using test::write_file;
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override { instance = lamin::init(dir / "inst"); }
+  void TearDown() override { lamin::finish(); }
+  fs::path file(const std::string& name, const std::string& content) { return write_file(dir / "src" / name, content); }
+  std::size_t stored_files() {
+    std::size_t n = 0;
+    for (const auto& e : fs::directory_iterator(dir / "inst/.lamindb")) {
+      const auto name = e.path().filename().string();
+      if (name.rfind("lamin.db", 0) != 0 && name != "storage_uid.txt") ++n;
+    }
+    return n;
+  }
+  TempDir dir;
+  Instance instance;
+};
+
+TEST_F(RegistryTest, InitLayoutAndReopen) {
+  EXPECT_TRUE(fs::exists(dir / "inst/.lamindb/lamin.db"));
+  EXPECT_EQ(instance->info().storage.root, fs::canonical(dir / "inst").string());
+  EXPECT_EQ(instance->info().user.handle, "anonymous");
+  const auto storage_uid = instance->info().storage.uid;
+  // init on an existing instance opens it; connect finds the same storage.
+  EXPECT_EQ(lamin::init(dir / "inst")->info().storage.uid, storage_uid);
+  EXPECT_EQ(lamin::connect(dir / "inst")->info().storage.uid, storage_uid);
+}
+
+TEST_F(RegistryTest, CreateArtifactFromFile) {
+  const auto a = instance->create_artifact(file("model.ckpt", "weights"),
+                                           ArtifactOptions("exp/model.ckpt").description("model checkpoint").kind("model"));
+  EXPECT_EQ(a.uid.size(), 20u);
+  EXPECT_EQ(a.uid.substr(16), "0000");
+  EXPECT_EQ(a.key, "exp/model.ckpt");
+  EXPECT_EQ(a.suffix, ".ckpt");
+  EXPECT_EQ(a.size, 7);
+  EXPECT_EQ(a.hash, hash_string("weights"));
+  EXPECT_EQ(a.hash_type, "md5");
+  EXPECT_EQ(a.kind, "model");
+  EXPECT_TRUE(a.is_latest);
+  EXPECT_TRUE(a.key_is_virtual);
+  EXPECT_FALSE(a.storage_in_progress());
+  EXPECT_FALSE(a.run_id);
+  const auto path = instance->storage_path(a);
+  EXPECT_EQ(path, fs::canonical(dir / "inst") / ".lamindb" / (a.uid + ".ckpt"));
+  EXPECT_EQ(test::read_all(path), "weights");
+  EXPECT_EQ(instance->get_artifact(a.uid).id, a.id);
+  EXPECT_EQ(instance->get_artifact("exp/model.ckpt").id, a.id);
+  EXPECT_EQ(instance->get_artifact(a.stem_uid()).id, a.id);
+  EXPECT_THROW(instance->get_artifact("nope/x.ckpt"), NotFoundError);
+}
+
+TEST_F(RegistryTest, VersionsByKey) {
+  const auto v0 = instance->create_artifact(file("h0.yaml", "a: 0"), ArtifactOptions("run/hparams.yaml"));
+  const auto v1 = instance->create_artifact(file("h1.yaml", "a: 1"), ArtifactOptions("run/hparams.yaml"));
+  const auto v2 = instance->create_artifact(file("h2.yaml", "a: 2"), ArtifactOptions("run/hparams.yaml"));
+  EXPECT_EQ(v1.stem_uid(), v0.stem_uid());
+  EXPECT_EQ(v1.uid.substr(16), "0001");
+  EXPECT_EQ(v2.uid.substr(16), "0002");
+  EXPECT_FALSE(instance->get_artifact(v0.uid).is_latest);
+  EXPECT_FALSE(instance->get_artifact(v1.uid).is_latest);
+  EXPECT_TRUE(instance->get_artifact(v2.uid).is_latest);
+  EXPECT_EQ(instance->get_artifact("run/hparams.yaml").uid, v2.uid);  // get by key = latest
+  EXPECT_EQ(instance->artifacts().key("run/hparams.yaml").count(), 3);  // filter by key = all versions
+  EXPECT_EQ(instance->artifacts().key("run/hparams.yaml").is_latest().one().uid, v2.uid);
+  // The same content under the same key is the same artifact.
+  EXPECT_EQ(instance->create_artifact(file("h2b.yaml", "a: 2"), ArtifactOptions("run/hparams.yaml").skip_hash_lookup(true)).uid,
+            v2.uid);
+  EXPECT_EQ(v2.version(), "0002");
+}
+
+TEST_F(RegistryTest, HashLookupReturnsExisting) {
+  const auto a = instance->create_artifact(file("a.pt", "same"), ArtifactOptions("a.pt"));
+  EXPECT_EQ(instance->create_artifact(file("b.pt", "same"), ArtifactOptions("b.pt")).uid, a.uid);
+  const auto c = instance->create_artifact(file("c.pt", "same"), ArtifactOptions("c.pt").skip_hash_lookup(true));
+  EXPECT_NE(c.uid, a.uid);
+  EXPECT_EQ(instance->artifacts().count(), 2);
+}
+
+TEST_F(RegistryTest, DeletePromotesPreviousVersionAndRemovesFile) {
+  const auto v0 = instance->create_artifact(file("c0.yaml", "0"), ArtifactOptions("cfg.yaml"));
+  const auto v1 = instance->create_artifact(file("c1.yaml", "1"), ArtifactOptions("cfg.yaml"));
+  auto f = instance->create_feature(FeatureOptions("note", "str"));
+  instance->add_values(v1, {{"note", "x"}});
+  const lamin::Run run = lamin::track(instance, nullptr, TrackOptions().transform_key("t"));
+  instance->add_run_input(v1, run);
+  const auto path1 = instance->storage_path(v1);
+  ASSERT_TRUE(fs::exists(path1));
+  instance->delete_artifact(v1);
+  EXPECT_FALSE(fs::exists(path1));
+  EXPECT_FALSE(instance->find_artifact(v1.uid));
+  EXPECT_TRUE(instance->get_artifact(v0.uid).is_latest);
+  EXPECT_TRUE(instance->run_inputs(run).empty());
+  // Deleting a non-latest version promotes nothing.
+  const auto v2 = instance->create_artifact(file("c2.yaml", "2"), ArtifactOptions("cfg.yaml"));
+  EXPECT_EQ(v2.uid.substr(16), "0001");  // the next suffix after the highest remaining version
+  instance->delete_artifact(instance->get_artifact(v0.uid));
+  EXPECT_TRUE(instance->get_artifact(v2.uid).is_latest);
+  EXPECT_THROW(instance->delete_artifact(v0), NotFoundError);
+}
+
+TEST_F(RegistryTest, StorageModes) {
+  const auto src = file("big.ckpt", std::string(100000, 'x'));
+  const auto linked = instance->create_artifact(src, ArtifactOptions("l.ckpt").storage_mode(StorageMode::link));
+  const auto copied = instance->create_artifact(src, ArtifactOptions("c.ckpt").skip_hash_lookup(true));
+  struct stat s {}, l {}, c {};
+  ::stat(src.c_str(), &s);
+  ::stat(instance->storage_path(linked).c_str(), &l);
+  ::stat(instance->storage_path(copied).c_str(), &c);
+  EXPECT_EQ(s.st_ino, l.st_ino);  // zero copy
+  EXPECT_NE(s.st_ino, c.st_ino);
+  EXPECT_EQ(test::read_all(instance->storage_path(copied)), std::string(100000, 'x'));
+  // Replacing the source atomically (as lamin::pl writes checkpoints) leaves the linked artifact intact.
+  write_file(dir / "src/big.ckpt.tmp", "new");
+  fs::rename(dir / "src/big.ckpt.tmp", src);
+  EXPECT_EQ(test::read_all(instance->storage_path(linked)), std::string(100000, 'x'));
+}
+
+TEST_F(RegistryTest, BadInputWritesNothing) {
+  const auto ok = file("m.ckpt", "m");
+  EXPECT_THROW(instance->create_artifact(ok, ArtifactOptions("../m.ckpt")), ValidationError);
+  EXPECT_THROW(instance->create_artifact(ok, ArtifactOptions("a\\m.ckpt")), ValidationError);
+  EXPECT_THROW(instance->create_artifact(ok, ArtifactOptions("a/./m.ckpt")), ValidationError);
+  EXPECT_THROW(instance->create_artifact(ok, ArtifactOptions(std::string(1100, 'a') + ".ckpt")), ValidationError);
+  EXPECT_THROW(instance->create_artifact(ok, ArtifactOptions("m.pt")), ValidationError);  // wrong suffix
+  EXPECT_THROW(instance->create_artifact(dir / "src/missing.ckpt", ArtifactOptions("m.ckpt")), NotFoundError);
+  EXPECT_THROW(instance->create_artifact(dir / "src", ArtifactOptions("m")), ValidationError);
+  EXPECT_EQ(instance->artifacts().all_branches().include_incomplete().count(), 0);
+  EXPECT_EQ(stored_files(), 0u);
+}
+
+TEST_F(RegistryTest, TransactionCommitsOrRollsBackEverything) {
+  instance->create_feature(FeatureOptions("is_best_model", "bool"));
+  {
+    Transaction tx(instance);
+    auto a = instance->create_artifact(file("t.ckpt", "t"), ArtifactOptions("t.ckpt"));
+    instance->add_values(a, {{"is_best_model", true}});
+    EXPECT_EQ(stored_files(), 1u);
+    // not committed
+  }
+  EXPECT_EQ(instance->artifacts().include_incomplete().count(), 0);
+  EXPECT_EQ(stored_files(), 0u);  // the stored file went with the record
+  auto a = lamin::transaction(instance, [&] {
+    auto x = instance->create_artifact(file("t.ckpt", "t"), ArtifactOptions("t.ckpt"));
+    instance->add_values(x, {{"is_best_model", true}});
+    return x;
+  });
+  EXPECT_EQ(instance->get_values(a), (json{{"is_best_model", true}}));
+  // A failure inside rolls back all flag changes made before it.
+  EXPECT_THROW(lamin::transaction(instance, [&] {
+                 instance->remove_values(a, "is_best_model", json(true));
+                 instance->add_values(a, {{"is_best_model", false}});
+                 instance->add_values(a, {{"no_such_feature", 1}});
+               }),
+               ValidationError);
+  EXPECT_EQ(instance->get_values(a), (json{{"is_best_model", true}}));
+  // A deletion inside a rolled-back transaction keeps the file.
+  {
+    Transaction tx(instance);
+    instance->delete_artifact(a);
+  }
+  EXPECT_TRUE(fs::exists(instance->storage_path(a)));
+  EXPECT_TRUE(instance->find_artifact(a.uid));
+}
+
+TEST_F(RegistryTest, InterruptedStorageIsMarkedAndRecovered) {
+  const auto v0 = instance->create_artifact(file("k0.ckpt", "0"), ArtifactOptions("k.ckpt"));
+  detail::SqliteRegistry::set_step_hook([](const char* step) {
+    if (std::string(step) == "inserted") throw std::runtime_error("crash");
+  });
+  EXPECT_THROW(instance->create_artifact(file("k1.ckpt", "1"), ArtifactOptions("k.ckpt")), std::runtime_error);
+  detail::SqliteRegistry::set_step_hook(nullptr);
+  // The record exists with the storage-ongoing marker and no file; normal queries do not return it.
+  auto pending = instance->artifacts().key("k.ckpt").include_incomplete().is_latest().one();
+  EXPECT_TRUE(pending.storage_in_progress());
+  EXPECT_EQ(pending.aux, (json{{"so", 1}}));
+  EXPECT_FALSE(fs::exists(instance->storage_path(pending)));
+  EXPECT_EQ(instance->artifacts().key("k.ckpt").count(), 1);
+  EXPECT_EQ(instance->recover(3600), 0);  // too young: could be a live writer
+  EXPECT_EQ(instance->recover(0), 1);
+  EXPECT_FALSE(instance->find_artifact(pending.uid));
+  EXPECT_TRUE(instance->get_artifact(v0.uid).is_latest);
+}
+
+TEST_F(RegistryTest, FeaturesDedupeAndValidateDtypes) {
+  const auto f = instance->create_feature(FeatureOptions("score", "float"));
+  EXPECT_EQ(instance->create_feature(FeatureOptions("score", "float")).id, f.id);
+  EXPECT_EQ(f.uid.size(), 12u);
+  EXPECT_THROW(instance->create_feature(FeatureOptions("score", "int")), ValidationError);
+  EXPECT_THROW(instance->create_feature(FeatureOptions("x", "tensor")), ValidationError);
+  EXPECT_THROW(instance->create_feature(FeatureOptions("", "int")), ValidationError);
+  const auto type = instance->create_feature(FeatureOptions().name("lamindb.lightning").is_type(true));
+  const auto typed = instance->create_feature(FeatureOptions("score", "float").type(type));
+  EXPECT_NE(typed.id, f.id);
+  EXPECT_EQ(typed.type_id, type.id);
+  // Name resolution: the root-level feature wins over the typed one.
+  EXPECT_EQ(instance->find_feature("score")->id, f.id);
+  EXPECT_EQ(instance->find_feature("score", type)->id, typed.id);
+  EXPECT_FALSE(instance->find_feature("nope"));
+  EXPECT_EQ(instance->features().size(), 3u);
+}
+
+TEST_F(RegistryTest, AddGetRemoveValues) {
+  instance->create_feature(FeatureOptions("score", "float"));
+  instance->create_feature(FeatureOptions("is_best_model", "bool"));
+  instance->create_feature(FeatureOptions("mode", "str"));
+  instance->create_feature(FeatureOptions("tags", "list[str]"));
+  const auto a = instance->create_artifact(file("a.ckpt", "a"), ArtifactOptions("a.ckpt"));
+  const auto b = instance->create_artifact(file("b.ckpt", "b"), ArtifactOptions("b.ckpt"));
+  instance->add_values(a, {{"score", 0.5}, {"is_best_model", true}, {"mode", "min"}, {"tags", json::array({"x", "y"})},
+                           {"score", nullptr}});
+  instance->add_values(b, {{"score", 0.5}, {"is_best_model", false}});
+  EXPECT_EQ(instance->get_values(a),
+            (json{{"score", 0.5}, {"is_best_model", true}, {"mode", "min"}, {"tags", json::array({"x", "y"})}}));
+  // Several values for one feature read back as a sorted array; the json value row is shared.
+  instance->add_values(a, {{"score", 0.25}});
+  EXPECT_EQ(instance->get_values(a)["score"], json::array({0.25, 0.5}));
+  EXPECT_EQ(instance->remove_values(a, "score", json(0.5)), 1);
+  EXPECT_EQ(instance->get_values(a)["score"], 0.25);
+  EXPECT_EQ(instance->get_values(b)["score"], 0.5);
+  EXPECT_EQ(instance->remove_values(a, "mode"), 1);
+  EXPECT_FALSE(instance->get_values(a).contains("mode"));
+  EXPECT_EQ(instance->remove_values(a, "mode"), 0);
+  // Unknown keys and wrong dtypes: a clear error, nothing written (not even the valid values).
+  try {
+    instance->add_values(b, {{"mode", "max"}, {"nope", 1}, {"nada", 2}});
+    FAIL();
+  } catch (const ValidationError& e) {
+    EXPECT_STREQ(e.what(), "These keys could not be validated: ['nope', 'nada']");
+  }
+  EXPECT_THROW(instance->add_values(b, {{"mode", "max"}, {"score", 1}}), ValidationError);
+  EXPECT_FALSE(instance->get_values(b).contains("mode"));
+  // Run values.
+  instance->create_feature(FeatureOptions("max_epochs", "int"));
+  const lamin::Run run = lamin::track(instance, nullptr, TrackOptions().transform_key("t"));
+  instance->add_values(run, {{"max_epochs", 5}});
+  EXPECT_EQ(instance->get_values(run), (json{{"max_epochs", 5}}));
+}
+
+TEST_F(RegistryTest, AmbiguousFeatureNames) {
+  const auto t1 = instance->create_feature(FeatureOptions().name("t1").is_type(true));
+  const auto t2 = instance->create_feature(FeatureOptions().name("t2").is_type(true));
+  const auto a1 = instance->create_feature(FeatureOptions("flag", "bool").type(t1));
+  instance->create_feature(FeatureOptions("flag", "bool").type(t2));
+  const auto a = instance->create_artifact(file("a.ckpt", "a"), ArtifactOptions("a.ckpt"));
+  EXPECT_NO_THROW(instance->add_values(a, {{a1, true}}));  // exact with the record
+  EXPECT_THROW(instance->artifacts().where(feature("flag") == true).count(), ValidationError);
+  EXPECT_EQ(instance->artifacts().where(feature(a1) == true).count(), 1);
+}
+
+}  // namespace
+}  // namespace lamin
