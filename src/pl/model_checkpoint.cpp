@@ -1,5 +1,6 @@
 #include "lamin/pl/model_checkpoint.hpp"
 
+#include <torch/torch.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -661,6 +662,15 @@ void ModelCheckpoint::load_state_dict(const nlohmann::json& state) {
           best_k_models_.emplace_back(it.key(), score_from_json(it.value()).value_or(kInf));
           integral = integral || is_integral(it.value());
         }
+        // JSON objects are sorted by key: put the entries back in the order the checkpoint stores them.
+        if (!loaded_best_k_order_.empty()) {
+          auto rank = [&](const std::string& path) {
+            return std::find(loaded_best_k_order_.begin(), loaded_best_k_order_.end(), path) -
+                   loaded_best_k_order_.begin();
+          };
+          std::stable_sort(best_k_models_.begin(), best_k_models_.end(),
+                           [&](const ScoredPath& a, const ScoredPath& b) { return rank(a.first) < rank(b.first); });
+        }
       } else if (saved.is_array()) {  // [[path, score], ...]: the order-preserving form
         for (const auto& entry : saved) {
           best_k_models_.emplace_back(entry.at(0).get<std::string>(), score_from_json(entry.at(1)).value_or(kInf));
@@ -678,8 +688,52 @@ void ModelCheckpoint::load_state_dict(const nlohmann::json& state) {
               ", therefore `best_model_score`, `kth_best_model_path`, `kth_value`, `last_model_path` and "
               "`best_k_models` won't be reloaded. Only `best_model_path` will be reloaded.");
   }
+  loaded_best_k_order_.clear();
   if (!state.contains("best_model_path")) throw IntegrityError("ModelCheckpoint state has no best_model_path");
   best_model_path_ = state.at("best_model_path").get<std::string>();
+}
+
+namespace {
+
+c10::IValue score_ivalue(const std::optional<double>& value, bool integral) {
+  if (!value) return c10::IValue();
+  if (integral && std::isfinite(*value)) return torch::scalar_tensor(static_cast<std::int64_t>(*value), torch::kLong);
+  return torch::scalar_tensor(*value, torch::kFloat);
+}
+
+}  // namespace
+
+void ModelCheckpoint::on_save_checkpoint(Trainer&, LightningModule&, CheckpointDict& checkpoint) {
+  if (!checkpoint.contains("callbacks") || !checkpoint.at("callbacks").isGenericDict()) return;
+  auto callbacks = checkpoint.at("callbacks").toGenericDict();
+  const std::string key = state_key();
+  if (!callbacks.contains(key)) return;
+  c10::impl::GenericDict best_k(c10::StringType::get(), c10::AnyType::get());
+  for (const auto& [path, score] : best_k_models_) best_k.insert(path, score_ivalue(score, integral_scores_));
+  c10::impl::GenericDict state(c10::StringType::get(), c10::AnyType::get());
+  state.insert("monitor", options_.monitor() ? c10::IValue(*options_.monitor()) : c10::IValue());
+  state.insert("best_model_score", score_ivalue(best_model_score_, integral_scores_));
+  state.insert("best_model_path", best_model_path_);
+  state.insert("current_score", score_ivalue(current_score_, integral_scores_));
+  state.insert("dirpath", dirpath_ ? c10::IValue(*dirpath_) : c10::IValue());
+  state.insert("best_k_models", best_k);
+  state.insert("kth_best_model_path", kth_best_model_path_);
+  state.insert("kth_value", score_ivalue(kth_value_, integral_scores_));
+  state.insert("last_model_path", last_model_path_);
+  callbacks.insert_or_assign(key, state);
+}
+
+void ModelCheckpoint::on_load_checkpoint(Trainer&, LightningModule&, const CheckpointDict& checkpoint) {
+  loaded_best_k_order_.clear();
+  if (!checkpoint.contains("callbacks") || !checkpoint.at("callbacks").isGenericDict()) return;
+  const auto callbacks = checkpoint.at("callbacks").toGenericDict();
+  const auto it = callbacks.find(state_key());
+  if (it == callbacks.end() || !it->value().isGenericDict()) return;
+  const auto state = it->value().toGenericDict();
+  if (!state.contains("best_k_models") || !state.at("best_k_models").isGenericDict()) return;
+  for (const auto& entry : state.at("best_k_models").toGenericDict()) {
+    if (entry.key().isString()) loaded_best_k_order_.push_back(entry.key().toStringRef());
+  }
 }
 
 void ModelCheckpoint::to_yaml(const std::optional<std::string>& filepath) const {

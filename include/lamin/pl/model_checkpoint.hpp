@@ -180,6 +180,11 @@ class ModelCheckpoint : public Checkpoint {
   /// Restores the top-k state when the saved dirpath equals this callback's (else warns and restores only
   /// `best_model_path`).
   void load_state_dict(const nlohmann::json& state) override;
+  /// Stores this callback's state in `checkpoint["callbacks"]` as Lightning does: keys in Lightning's order,
+  /// `best_k_models` in its dict order, scores as 0-d tensors (float32, or int64 for `epoch`/`step` monitors).
+  void on_save_checkpoint(Trainer& trainer, LightningModule& module, CheckpointDict& checkpoint) override;
+  /// Remembers the dict order of the saved `best_k_models` for the load_state_dict() that follows.
+  void on_load_checkpoint(Trainer& trainer, LightningModule& module, const CheckpointDict& checkpoint) override;
 
   /// Writes `best_k_models` as YAML (`{path: score}`) to `filepath`, default `dirpath/best_k_models.yaml`.
   void to_yaml(const std::optional<std::string>& filepath = std::nullopt) const;
@@ -257,6 +262,8 @@ class ModelCheckpoint : public Checkpoint {
   std::string last_checkpoint_saved_;
   std::optional<double> last_time_checked_;
   bool defer_save_until_validation_ = false;
+  // Paths of best_k_models in the order the checkpoint being restored stores them (JSON objects are sorted).
+  std::vector<std::string> loaded_best_k_order_;
 };
 
 }  // namespace lamin::pl
