@@ -224,14 +224,21 @@ std::vector<std::string> ddl() {
 }
 
 const std::vector<std::string>& extra_index_names() {
-  static const std::vector<std::string> names = {"lamin_cpp_jsonvalue_feature_id_real_value"};
+  static const std::vector<std::string> names = {"lamin_cpp_jsonvalue_feature_id_real_value",
+                                                 "lamin_cpp_artifactjsonvalue_jsonvalue_id_artifact_id",
+                                                 "lamin_cpp_artifact_id_branch_id_aux"};
   return names;
 }
 
 std::vector<std::string> extra_index_ddl() {
-  // Numeric feature comparisons (`val_loss < 0.05`) range-scan this index instead of parsing every value.
+  // Feature queries (`val_loss < 0.05`) range-scan the first index instead of parsing every value, reach the
+  // artifacts through the covering second one, and check branch and storage marker in the compact third one.
   return {"CREATE INDEX IF NOT EXISTS \"lamin_cpp_jsonvalue_feature_id_real_value\" ON \"lamindb_jsonvalue\" "
-          "(\"feature_id\", CAST(\"value\" AS REAL))"};
+          "(\"feature_id\", CAST(\"value\" AS REAL))",
+          "CREATE INDEX IF NOT EXISTS \"lamin_cpp_artifactjsonvalue_jsonvalue_id_artifact_id\" ON "
+          "\"lamindb_artifactjsonvalue\" (\"jsonvalue_id\", \"artifact_id\")",
+          "CREATE INDEX IF NOT EXISTS \"lamin_cpp_artifact_id_branch_id_aux\" ON \"lamindb_artifact\" "
+          "(\"id\", \"branch_id\", \"_aux\")"};
 }
 
 }  // namespace lamin::db_schema

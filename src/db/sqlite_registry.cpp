@@ -252,6 +252,8 @@ std::shared_ptr<SqliteRegistry> SqliteRegistry::open(const fs::path& root_in, bo
   db.exec("PRAGMA journal_mode=WAL");
   db.exec("PRAGMA synchronous=FULL");
   db.exec("PRAGMA foreign_keys=ON");
+  db.exec("PRAGMA cache_size=-65536");     // 64 MiB page cache
+  db.exec("PRAGMA mmap_size=1073741824");  // read through mmap: feature queries touch many small rows
 
   auto table_count = [&] {
     auto s = db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'lamindb_artifact'");
