@@ -1153,7 +1153,7 @@ std::size_t utf8_length(const std::string& s) {
 }  // namespace
 
 std::string SqliteRegistry::feature_condition_sql(HostKind kind, const FeatureCondition& c,
-                                                  std::vector<sqlite::Param>& params) {
+                                                  std::vector<sqlite::Param>& params, bool correlated) {
   Feature f;
   if (c.feature.id()) {
     auto found = feature_by_id(*c.feature.id());
@@ -1177,12 +1177,20 @@ std::string SqliteRegistry::feature_condition_sql(HostKind kind, const FeatureCo
   const std::string link = kind == HostKind::artifact ? "lamindb_artifactjsonvalue" : "lamindb_runjsonvalue";
   const std::string host = kind == HostKind::artifact ? "artifact_id" : "run_id";
   const std::string outer = kind == HostKind::artifact ? "a.id" : "r.id";
-  std::string sub = "SELECT l." + host + " FROM " + link +
-                    " l JOIN lamindb_jsonvalue v ON v.id = l.jsonvalue_id WHERE v.feature_id = ?";
+  // The driving condition is an IN list; further ones are checked per candidate row (EXISTS), which keeps a query
+  // with one selective condition fast even when another matches half of all values.
+  std::string sub = correlated ? "SELECT 1 FROM " + link + " l JOIN lamindb_jsonvalue v ON v.id = l.jsonvalue_id WHERE l." +
+                                     host + " = " + outer + " AND v.feature_id = ?"
+                               : "SELECT l." + host + " FROM " + link +
+                                     " l JOIN lamindb_jsonvalue v ON v.id = l.jsonvalue_id WHERE v.feature_id = ?";
   params.emplace_back(f.id);
+  auto wrap = [&](bool negate) {
+    if (correlated) return std::string(negate ? "NOT EXISTS (" : "EXISTS (") + sub + ")";
+    return outer + (negate ? " NOT IN (" : " IN (") + sub + ")";
+  };
   switch (c.op) {
-    case CompareOp::is_null: return outer + " NOT IN (" + sub + ")";
-    case CompareOp::not_null: return outer + " IN (" + sub + ")";
+    case CompareOp::is_null: return wrap(true);
+    case CompareOp::not_null: return wrap(false);
     default: break;
   }
   const bool numeric = is_numeric_dtype(dtype);
@@ -1208,7 +1216,7 @@ std::string SqliteRegistry::feature_condition_sql(HostKind kind, const FeatureCo
   } else {
     throw ValidationError("Feature '" + f.name + "' (" + dtype + ") supports only == and !=.");
   }
-  return outer + (c.op == CompareOp::ne ? " NOT IN (" : " IN (") + sub + ")";
+  return wrap(c.op == CompareOp::ne);
 }
 
 std::string SqliteRegistry::build_where(HostKind kind, const QuerySpec& spec, std::vector<sqlite::Param>& params) {
@@ -1258,7 +1266,18 @@ std::string SqliteRegistry::build_where(HostKind kind, const QuerySpec& spec, st
       case Lookup::not_null: parts.push_back(col + " IS NOT NULL"); break;
     }
   }
-  for (const auto& c : spec.features) parts.push_back(feature_condition_sql(kind, c, params));
+  // Equality conditions (hash lookups) are usually the most selective: they drive, the rest are checked per row.
+  std::vector<const FeatureCondition*> conditions;
+  for (const auto& c : spec.features) conditions.push_back(&c);
+  std::stable_sort(conditions.begin(), conditions.end(), [](const FeatureCondition* a, const FeatureCondition* b) {
+    return (a->op == CompareOp::eq) > (b->op == CompareOp::eq);
+  });
+  bool driving = true;
+  for (const auto* c : conditions) {
+    const bool positive = c->op != CompareOp::ne && c->op != CompareOp::is_null;
+    parts.push_back(feature_condition_sql(kind, *c, params, !(driving && positive)));
+    if (positive) driving = false;
+  }
   for (const auto& runs : spec.run_in) {
     if (!artifact) throw ValidationError("run_in() applies to artifact queries");
     std::vector<sqlite::Param> sub_params;

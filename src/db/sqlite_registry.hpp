@@ -87,7 +87,8 @@ class SqliteRegistry : public Registry {
   void delete_artifact_record(std::int64_t id, std::filesystem::path* file);
   std::optional<std::int64_t> output_run_id(const ArtifactOptions& options);
   std::string build_where(HostKind kind, const QuerySpec& spec, std::vector<sqlite::Param>& params);
-  std::string feature_condition_sql(HostKind kind, const FeatureCondition& c, std::vector<sqlite::Param>& params);
+  std::string feature_condition_sql(HostKind kind, const FeatureCondition& c, std::vector<sqlite::Param>& params,
+                                    bool correlated);
 
   InstanceInfo info_;
   std::unique_ptr<sqlite::Database> db_;
