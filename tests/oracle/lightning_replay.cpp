@@ -115,11 +115,18 @@ double pick(const json& list, std::int64_t index) {
 struct Report {
   std::string case_name;
   std::vector<std::string> lines;
+  static std::string shorten(std::string text) {
+    const auto newline = text.find('\n');
+    if (newline != std::string::npos) text = text.substr(0, newline) + " ...";
+    if (text.size() > 600) text = text.substr(0, 600) + " ...";
+    return text;
+  }
   void mismatch(const std::string& field, const json& expected, const json& actual) {
-    lines.push_back("case " + case_name + ": " + field + ": expected " + expected.dump() + " actual " + actual.dump());
+    lines.push_back("case " + case_name + ": " + field + ": expected " + shorten(expected.dump()) + " actual " +
+                    shorten(actual.dump()));
   }
   void problem(const std::string& field, const std::string& what) {
-    lines.push_back("case " + case_name + ": " + field + ": " + what);
+    lines.push_back("case " + case_name + ": " + field + ": " + shorten(what));
   }
 };
 
@@ -346,9 +353,13 @@ class TracingCheckpoint : public pl::ModelCheckpoint {
     ModelCheckpoint::on_train_batch_end(t, m, o, b, i);
   }
   void on_train_epoch_end(pl::Trainer& t, pl::LightningModule& m) override {
-    {
+    // The snapshot is taken even when the hook throws (e.g. a missing monitor after validation ran).
+    try {
       Hook h(this, "on_train_epoch_end");
       ModelCheckpoint::on_train_epoch_end(t, m);
+    } catch (...) {
+      snapshot(t, "after_on_train_epoch_end");
+      throw;
     }
     snapshot(t, "after_on_train_epoch_end");
   }
@@ -801,7 +812,7 @@ bool run_case(const json& defaults, const json& case_def, const json& expected, 
 
     // fit
     if (callback && !resolved.value("construct_only", false)) {
-      ScriptedModule module(cfg);
+      auto module = std::make_shared<ScriptedModule>(cfg);
       pl::TrainerOptions topts = trainer_options(cfg.at("trainer"), paths, unknown);
       const json& logger = cfg.value("logger", json(nullptr));
       if (logger.is_null() || (logger.is_boolean() && !logger.get<bool>())) {
@@ -829,7 +840,7 @@ bool run_case(const json& defaults, const json& case_def, const json& expected, 
       std::unique_ptr<pl::Trainer> trainer;
       try {
         trainer = std::make_unique<pl::Trainer>(topts);
-        trainer->fit(module, train, val, ckpt_path);
+        trainer->fit(*module, train, val, ckpt_path);
       } catch (const std::exception& e) {
         outcome = {{"status", "error"}, {"phase", "fit"}, {"message", paths.text(e.what())}};
         error_kind = kind_of(e);
