@@ -76,10 +76,13 @@ namespace detail {
 
 c10::impl::GenericDict module_state_dict(LightningModule& module) {
   c10::impl::GenericDict out(c10::StringType::get(), c10::TensorType::get());
-  for (const auto& item : module.named_modules(/*name_prefix=*/"", /*include_self=*/true)) {
-    const std::string prefix = item.key().empty() ? "" : item.key() + ".";
-    for (const auto& p : item.value()->named_parameters(/*recurse=*/false)) out.insert(prefix + p.key(), p.value().detach());
-    for (const auto& b : item.value()->named_buffers(/*recurse=*/false)) out.insert(prefix + b.key(), b.value().detach());
+  auto add_own = [&](const torch::nn::Module& m, const std::string& prefix) {
+    for (const auto& p : m.named_parameters(/*recurse=*/false)) out.insert(prefix + p.key(), p.value().detach());
+    for (const auto& b : m.named_buffers(/*recurse=*/false)) out.insert(prefix + b.key(), b.value().detach());
+  };
+  add_own(module, "");
+  for (const auto& item : module.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
+    add_own(*item.value(), item.key() + ".");
   }
   return out;
 }

@@ -426,7 +426,6 @@ struct Trainer::Impl {
           batch_progress.current.completed = start_batch_idx;
     }
     start_batch_idx = 0;
-    bool stepped_any = false;
     while (next) {
       if (max_steps_reached() || (self.should_stop_ && can_stop_early())) break;
       if (batch_idx >= self.num_training_batches_) break;
@@ -449,8 +448,16 @@ struct Trainer::Impl {
         AutocastGuard ac(autocast, self.device_, autocast_dtype);
         module("training_step", [&](LightningModule& mod) { loss = mod.training_step(batch, batch_idx); });
       }
+      // Lightning's closure order: zero_grad (first batch of an accumulation window), backward, then the step.
       const bool should_step = (batch_idx + 1) % accumulate == 0 || self.is_last_batch_;
       if (loss.defined()) {
+        if (batch_idx % accumulate == 0) {
+          for (auto& opt : self.optimizers_) {
+            callbacks("on_before_zero_grad", [&](Callback& c) { c.on_before_zero_grad(self, m, *opt); });
+            module("on_before_zero_grad", [&](LightningModule& mod) { mod.on_before_zero_grad(*opt); });
+            opt->zero_grad();
+          }
+        }
         at::Tensor scaled = accumulate > 1 ? loss / static_cast<double>(accumulate) : loss;
         callbacks("on_before_backward", [&](Callback& c) { c.on_before_backward(self, m, scaled); });
         module("on_before_backward", [&](LightningModule& mod) { mod.on_before_backward(scaled); });
@@ -469,12 +476,8 @@ struct Trainer::Impl {
             }
             current_fx = "optimizer_step";
             opt->step();
-            callbacks("on_before_zero_grad", [&](Callback& c) { c.on_before_zero_grad(self, m, *opt); });
-            module("on_before_zero_grad", [&](LightningModule& mod) { mod.on_before_zero_grad(*opt); });
-            opt->zero_grad();
           }
           ++self.global_step_;
-          stepped_any = true;
         }
       }
       batch_progress.increment_processed();
@@ -493,7 +496,6 @@ struct Trainer::Impl {
       ++total_batch_idx;
       ++batch_idx;
     }
-    (void)stepped_any;
   }
 
   void run_fit(const DataLoader& train, const DataLoader& val) {

@@ -52,7 +52,8 @@ IValue optimizer_state_dict(torch::optim::Optimizer& optimizer) {
 
   for (auto& group : optimizer.param_groups()) {
     auto g = str_dict();
-    c10::List<std::int64_t> ids;
+    // A generic list: a typed int list would be pickled through torch.jit's helpers, which weights_only refuses.
+    c10::impl::GenericList ids(c10::AnyType::get());
     for (auto& p : group.params()) {
       index[param_key(p)] = next;
       ids.push_back(next++);
@@ -333,17 +334,20 @@ void TrainerCheckpointing::restore_training_state(Trainer& trainer, const Checkp
   batch_progress.from_json(batch);
   trainer.batches_that_stepped_ =
       fit.value("epoch_loop.state_dict", nlohmann::json::object()).value("_batches_that_stepped", trainer.global_step_);
-  const bool epoch_finished = epoch_progress.current.processed > epoch_progress.current.completed ||
-                              (batch.value("is_last_batch", false) &&
-                               batch_progress.current.completed == batch_progress.current.ready);
-  if (epoch_finished) {
-    epoch_progress.current.completed = epoch_progress.current.processed = epoch_progress.current.started =
-        epoch_progress.current.ready = std::max(epoch_progress.current.processed, epoch_progress.current.completed + 1);
-    epoch_progress.total.completed = epoch_progress.total.processed;
-    start_batch_idx = 0;
-  } else {
+  Tracker& ep = epoch_progress.current;
+  const bool inside_epoch = ep.started > ep.completed;
+  const bool batches_done = batch.value("is_last_batch", false) &&
+                            batch_progress.current.completed == batch_progress.current.ready;
+  start_batch_idx = 0;
+  if (inside_epoch && (ep.processed > ep.completed || batches_done)) {
+    // Saved at the end of an epoch (in on_train_epoch_end, or after its last batch): the next fit starts the next
+    // epoch.
+    ep.completed = ep.processed = ep.ready = ep.started;
+    epoch_progress.total.completed = epoch_progress.total.processed = epoch_progress.total.ready =
+        epoch_progress.total.started;
+  } else if (inside_epoch) {
     start_batch_idx = batch_progress.current.completed;
-    epoch_progress.current.ready = epoch_progress.current.started = epoch_progress.current.completed;
+    ep.ready = ep.started = ep.completed;
     epoch_progress.total.ready = epoch_progress.total.started = epoch_progress.total.completed;
     if (start_batch_idx > 0) {
       lamin::log::warn("You're resuming from a checkpoint that ended before the epoch ended and your dataloader is "

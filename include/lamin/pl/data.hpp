@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -37,7 +38,13 @@ class DataLoader {
           auto it = std::make_shared<Iterator>(loader->begin());
           return [loader, it]() -> std::optional<Batch> {
             if (*it == loader->end()) return std::nullopt;
-            Batch batch = **it;
+            auto&& item = **it;
+            Batch batch;
+            if constexpr (std::is_same_v<std::decay_t<decltype(item)>, torch::data::TensorExample>) {
+              batch = Batch(item.data, at::Tensor());
+            } else {
+              batch = item;
+            }
             ++*it;
             return batch;
           };
@@ -57,7 +64,7 @@ class DataLoader {
       n = drop_last ? s / batch_size : (s + batch_size - 1) / batch_size;
     }
     auto options = torch::data::DataLoaderOptions().batch_size(batch_size).drop_last(drop_last);
-    auto mapped = std::move(dataset).map(torch::data::transforms::Stack<>());
+    auto mapped = std::move(dataset).map(torch::data::transforms::Stack<typename Dataset::ExampleType>());
     if (shuffle) {
       auto loader = torch::data::make_data_loader<torch::data::samplers::RandomSampler>(std::move(mapped), options);
       return wrap(std::shared_ptr<typename decltype(loader)::element_type>(std::move(loader)), n);

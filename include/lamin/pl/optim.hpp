@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -106,10 +107,14 @@ struct OptimizerConfig {
   std::vector<SchedulerConfig> schedulers;
 
   OptimizerConfig() = default;
-  /* implicit */ OptimizerConfig(std::shared_ptr<torch::optim::Optimizer> optimizer) {
+  /// One optimizer (any torch::optim optimizer), as `return std::make_shared<torch::optim::SGD>(...)`.
+  template <typename O, typename = std::enable_if_t<std::is_base_of_v<torch::optim::Optimizer, O>>>
+  /* implicit */ OptimizerConfig(std::shared_ptr<O> optimizer) {  // NOLINT
     optimizers.push_back(std::move(optimizer));
   }
-  OptimizerConfig(std::shared_ptr<torch::optim::Optimizer> optimizer, SchedulerConfig scheduler) {
+  /// One optimizer with one scheduler.
+  template <typename O, typename = std::enable_if_t<std::is_base_of_v<torch::optim::Optimizer, O>>>
+  OptimizerConfig(std::shared_ptr<O> optimizer, SchedulerConfig scheduler) {
     optimizers.push_back(std::move(optimizer));
     schedulers.push_back(std::move(scheduler));
   }
