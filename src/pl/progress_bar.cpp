@@ -41,11 +41,12 @@ std::string format_interval(double seconds) {
 
 ProgressBar::ProgressBar() : ProgressBar(ProgressBarOptions()) {}
 
-ProgressBar::ProgressBar(ProgressBarOptions options) : options_(options) {}
+ProgressBar::ProgressBar(ProgressBarOptions options)
+    : options_(options), stderr_is_tty_(::isatty(STDERR_FILENO) == 1) {}
 
 bool ProgressBar::is_enabled() const {
   if (!enabled_ || options_.refresh_rate() <= 0) return false;
-  return options_.stream() != nullptr || ::isatty(STDERR_FILENO) == 1;
+  return options_.stream() != nullptr || stderr_is_tty_;
 }
 
 std::ostream* ProgressBar::out() const { return options_.stream() ? options_.stream() : &std::cerr; }
@@ -172,15 +173,13 @@ void ProgressBar::reset(Bar& bar, std::string description, std::int64_t total) {
   bar.drawn = false;
 }
 
-void ProgressBar::update(Bar& bar, std::int64_t n, bool force) {
+bool ProgressBar::update_due(Bar& bar, std::int64_t n) const {
   bar.n = n;
   const auto rate = options_.refresh_rate();
-  const bool due = rate > 0 && (n % rate == 0 || n == bar.total);
-  if (!due && !force) return;
+  if (rate <= 0 || (n % rate != 0 && n != bar.total)) return false;
   const bool last = bar.total > 0 && n >= bar.total;
   const double since = std::chrono::duration<double>(Clock::now() - bar.last_draw).count();
-  if (!force && !last && bar.drawn && since < options_.min_interval_s()) return;
-  draw(bar);
+  return last || !bar.drawn || since >= options_.min_interval_s();
 }
 
 void ProgressBar::setup(Trainer& trainer, LightningModule&, const std::string&) {
@@ -202,17 +201,22 @@ void ProgressBar::on_train_start(Trainer&, LightningModule&) { train_.active = f
 
 void ProgressBar::on_train_epoch_start(Trainer& trainer, LightningModule&) {
   reset(train_, "Epoch " + std::to_string(trainer.current_epoch()), trainer.num_training_batches());
+  if (!is_enabled()) return;
   train_.postfix = get_metrics(trainer);
   draw(train_);
 }
 
 void ProgressBar::on_train_batch_end(Trainer& trainer, LightningModule&, const StepOutput&, const Batch&,
                                      std::int64_t batch_idx) {
-  train_.postfix = get_metrics(trainer);
-  update(train_, batch_idx + 1, /*force=*/false);
+  if (!is_enabled()) return;
+  if (update_due(train_, batch_idx + 1)) {
+    train_.postfix = get_metrics(trainer);
+    draw(train_);
+  }
 }
 
 void ProgressBar::on_train_epoch_end(Trainer& trainer, LightningModule&) {
+  if (!is_enabled()) return;
   train_.postfix = get_metrics(trainer);
   draw(train_);
 }
@@ -230,13 +234,14 @@ void ProgressBar::on_validation_start(Trainer& trainer, LightningModule&) {
 
 void ProgressBar::on_validation_batch_end(Trainer&, LightningModule&, const StepOutput&, const Batch&,
                                           std::int64_t batch_idx) {
-  update(eval_, batch_idx + 1, /*force=*/false);
+  if (is_enabled() && update_due(eval_, batch_idx + 1)) draw(eval_);
 }
 
 void ProgressBar::on_validation_end(Trainer& trainer, LightningModule&) {
   if (trainer.sanity_checking()) return;
   eval_.active = false;
   if (trainer.state() == TrainerFn::fitting && train_.active) {
+    if (!is_enabled()) return;
     // Back to the training bar, with the freshly logged validation metrics.
     train_.postfix = get_metrics(trainer);
     draw(train_);
@@ -249,7 +254,7 @@ void ProgressBar::on_test_start(Trainer&, LightningModule&) { reset(eval_, "Test
 
 void ProgressBar::on_test_batch_end(Trainer&, LightningModule&, const StepOutput&, const Batch&,
                                     std::int64_t batch_idx) {
-  update(eval_, batch_idx + 1, /*force=*/false);
+  if (is_enabled() && update_due(eval_, batch_idx + 1)) draw(eval_);
 }
 
 void ProgressBar::on_test_end(Trainer&, LightningModule&) {

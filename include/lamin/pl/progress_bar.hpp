@@ -85,7 +85,8 @@ class ProgressBar : public Callback {
   std::ostream* out() const;
   int columns() const;
   void reset(Bar& bar, std::string description, std::int64_t total);
-  void update(Bar& bar, std::int64_t n, bool force);
+  /// Records progress `n`; true when the bar should be redrawn now (refresh_rate, min_interval_s, last batch).
+  bool update_due(Bar& bar, std::int64_t n) const;
   void draw(Bar& bar);
   /// Ends the current line: keeps it (`leave`) with a newline, or blanks it.
   void close_line(bool leave);
@@ -93,6 +94,7 @@ class ProgressBar : public Callback {
 
   ProgressBarOptions options_;
   bool enabled_ = true;
+  bool stderr_is_tty_ = false;
   Bar train_;
   Bar eval_;
   std::size_t last_len_ = 0;  // columns of what is on the current line
