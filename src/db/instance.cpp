@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "lamin/db/rest.hpp"
 #include "lamin/error.hpp"
 #include "sqlite_registry.hpp"
 
@@ -31,7 +32,8 @@ Artifact Registry::get_artifact(const std::string& uid_or_key) {
 }
 
 Instance connect(const std::filesystem::path& dir) {
-  Instance instance(detail::SqliteRegistry::open(dir, false));
+  Instance instance = is_remote_url(dir.string()) ? connect_rest(dir.string())
+                                                  : Instance(detail::SqliteRegistry::open(dir, false));
   set_default(instance);
   return instance;
 }

@@ -69,6 +69,10 @@ class SqliteRegistry : public Registry {
   /// process or fail at a precise point.
   static void set_step_hook(void (*hook)(const char* step));
 
+  /// The connection, for callers that add their own tables to the same transactions (lamin-serve's idempotency
+  /// records, the outbox's queue). Statements must be prepared; the registry's begin()/commit() frame them.
+  sqlite::Database& database() { return *db_; }
+
  private:
   SqliteRegistry() = default;
   enum class HostKind { artifact, run };

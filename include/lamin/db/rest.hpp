@@ -1,0 +1,50 @@
+#pragma once
+// A remote LaminDB instance over HTTP(S): lamin::connect("https://host/...") returns an Instance whose registry is a
+// client of the REST API that `lamin-serve` serves (LaminHub's API shapes: generic create/upsert/query on registry
+// tables, artifact upload, run lifecycle). Every Registry operation works unchanged; each call is one server-side
+// transaction.
+//
+//   auto instance = lamin::connect("https://registry.example.org");        // token from $LAMIN_API_KEY
+//   auto a = instance->create_artifact("model.ckpt", lamin::ArtifactOptions("mnist/model.ckpt"));
+//
+// Writes carry a client-generated idempotency key (kept across retries), so a retry after a lost response never
+// creates a second record. Connection errors, 408, 429 and 5xx are retried with exponential backoff and jitter.
+
+#include <filesystem>
+#include <string>
+
+#include "lamin/db/instance.hpp"
+
+namespace lamin {
+
+struct RestOptions {
+  /// Bearer token. Default: $LAMIN_API_KEY, else the first line of $LAMIN_API_KEY_FILE, else of
+  /// `$XDG_CONFIG_HOME/lamin/api_key` (`~/.config/lamin/api_key`). Never logged.
+  std::string token;
+  /// CA bundle file for TLS verification. Default: $LAMIN_CA_BUNDLE, else the system's.
+  std::string ca_bundle;
+  /// TLS peer and host verification; on by default. Turn off only for tests against self-signed servers.
+  bool verify_tls = true;
+  double connect_timeout_s = 5;
+  /// Per attempt, for JSON calls. File transfers instead abort below 1 KiB/s for `request_timeout_s`.
+  double request_timeout_s = 30;
+  /// Attempts per call (1 = no retry) and the backoff: min(max, initial * 2^n), with full jitter.
+  int max_attempts = 5;
+  double backoff_initial_s = 0.1;
+  double backoff_max_s = 5;
+  /// Stop retrying once this much time has passed since the first attempt.
+  double retry_budget_s = 60;
+
+  /// The defaults with token and CA bundle resolved from the environment / config file.
+  static RestOptions from_environment();
+};
+
+/// True for `http://...` and `https://...`.
+bool is_remote_url(const std::string& location);
+/// Connects to a remote instance (checks the token and reads the instance's settings). lamin::connect(location)
+/// dispatches here for URLs, with RestOptions::from_environment(), and makes the result the default instance.
+Instance connect_rest(const std::string& url, const RestOptions& options = RestOptions::from_environment());
+/// Copies an artifact's file to `to` (a file path): from storage for a local instance, downloaded for a remote one.
+void download_file(const Instance& instance, const Artifact& artifact, const std::filesystem::path& to);
+
+}  // namespace lamin

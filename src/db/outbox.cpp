@@ -1,0 +1,614 @@
+// The durable outbox: a local lamin-cpp instance plus a queue table, uploaded in order by a background thread.
+#include "lamin/db/outbox.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "lamin/db/track.hpp"
+#include "lamin/db/uid.hpp"
+#include "lamin/error.hpp"
+#include "lamin/log.hpp"
+#include "rest_json.hpp"
+#include "rest_registry.hpp"
+#include "sqlite_registry.hpp"
+
+namespace lamin {
+namespace {
+using nlohmann::json;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+void create_tables(sqlite::Database& db) {
+  db.exec(
+      "CREATE TABLE IF NOT EXISTS lamin_outbox_op (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, "
+      "payload TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL "
+      "DEFAULT 0, error TEXT, created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)");
+  db.exec(
+      "CREATE TABLE IF NOT EXISTS lamin_outbox_map (kind TEXT NOT NULL, local_id INTEGER NOT NULL, remote_id "
+      "INTEGER NOT NULL, remote_uid TEXT, PRIMARY KEY (kind, local_id))");
+  db.exec("CREATE TABLE IF NOT EXISTS lamin_outbox_meta (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)");
+}
+
+class OutboxRegistry : public Registry {
+ public:
+  OutboxRegistry(const std::string& url, const fs::path& dir, const OutboxOptions& options)
+      : url_(url), dir_(dir), options_(options) {
+    if (!is_remote_url(url)) throw ConfigurationError("lamin: the outbox needs an http(s) URL, got '" + url + "'");
+    local_ = detail::SqliteRegistry::open(dir, true);
+    auto& db = local_->database();
+    create_tables(db);
+    auto s = db.prepare("SELECT value FROM lamin_outbox_meta WHERE name = 'remote_url'");
+    if (s.step()) {
+      if (s.text(0) != url)
+        throw ConfigurationError("lamin: the outbox at '" + dir.string() + "' belongs to " + s.text(0) + ", not " + url);
+    } else {
+      auto ins = db.prepare("INSERT INTO lamin_outbox_meta (name, value) VALUES ('remote_url', ?)");
+      ins.bind(1, url);
+      ins.run();
+    }
+    if (options_.background) uploader_ = std::thread([this] { upload_loop(); });
+  }
+
+  ~OutboxRegistry() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (uploader_.joinable()) uploader_.join();
+    try {
+      auto st = status();
+      if (st.pending > 0)
+        log::warn("lamin: " + std::to_string(st.pending) + " registry operations are still pending in the outbox " +
+                  dir_.string() + "; run `lamin sync --outbox " + dir_.string() + "` to upload them");
+    } catch (...) {
+    }
+  }
+
+  // --- status, draining --------------------------------------------------------------------------------------
+  OutboxStatus status() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    OutboxStatus st;
+    st.remote_url = url_;
+    st.dir = dir_;
+    st.last_error = last_error_;
+    auto& db = local_->database();
+    auto s = db.prepare("SELECT state, COUNT(*) FROM lamin_outbox_op GROUP BY state");
+    while (s.step()) {
+      const auto state = s.text(0);
+      (state == "pending" ? st.pending : state == "failed" ? st.failed : st.done) += s.int64(1);
+    }
+    auto f = db.prepare("SELECT seq, op, error FROM lamin_outbox_op WHERE state = 'failed' ORDER BY seq LIMIT 10");
+    while (f.step())
+      st.failures.push_back("op #" + std::to_string(f.int64(0)) + " (" + f.text(1) + "): " + f.opt_text(2).value_or(""));
+    return st;
+  }
+
+  OutboxStatus flush(double timeout_s) {
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
+    if (!uploader_.joinable()) {
+      drain_until(deadline);
+    } else {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_ = true;
+      cv_.notify_all();
+      drained_cv_.wait_until(lock, deadline, [&] { return pending_locked() == 0; });
+    }
+    return status();
+  }
+
+  /// Drains in the calling thread until empty or the deadline; transient errors wait and retry.
+  void drain_until(Clock::time_point deadline) {
+    double wait = options_.retry_min_s;
+    while (Clock::now() < deadline) {
+      const auto r = upload_some(deadline);
+      if (r == Round::empty) return;
+      if (r == Round::transient) {
+        std::this_thread::sleep_for(std::chrono::duration<double>(
+            std::min(wait, std::chrono::duration<double>(deadline - Clock::now()).count())));
+        wait = std::min(options_.retry_max_s, wait * 2);
+      } else {
+        wait = options_.retry_min_s;
+      }
+    }
+  }
+
+  // --- Registry: reads answer from the local state --------------------------------------------------------------
+  const InstanceInfo& info() const override { return local_->info(); }
+  void begin() override { std::lock_guard<std::mutex> l(mutex_); local_->begin(); }
+  void commit() override {
+    {
+      std::lock_guard<std::mutex> l(mutex_);
+      local_->commit();
+    }
+    cv_.notify_all();
+  }
+  void rollback() noexcept override { std::lock_guard<std::mutex> l(mutex_); local_->rollback(); }
+  bool in_transaction() const override { return local_->in_transaction(); }
+
+  std::optional<Artifact> find_artifact(const std::string& k) override { return read([&] { return local_->find_artifact(k); }); }
+  Artifact get_artifact_by_id(std::int64_t id) override { return read([&] { return local_->get_artifact_by_id(id); }); }
+  fs::path storage_path(const Artifact& a) const override { return local_->storage_path(a); }
+  std::vector<Run> input_of_runs(const Artifact& a) override { return read([&] { return local_->input_of_runs(a); }); }
+  std::vector<Artifact> run_inputs(const Run& r) override { return read([&] { return local_->run_inputs(r); }); }
+  std::int64_t recover(double min_age) override { return read([&] { return local_->recover(min_age); }); }
+  std::vector<Feature> features() override { return read([&] { return local_->features(); }); }
+  std::optional<Feature> find_feature(const FeatureRef& ref) override { return read([&] { return local_->find_feature(ref); }); }
+  std::optional<Feature> find_feature(const std::string& name, const Feature& type) override {
+    return read([&] { return local_->find_feature(name, type); });
+  }
+  json get_values(const Artifact& a) override { return read([&] { return local_->get_values(a); }); }
+  json get_values(const Run& r) override { return read([&] { return local_->get_values(r); }); }
+  std::vector<std::pair<Feature, std::vector<json>>> feature_values(const Artifact& a) override {
+    return read([&] { return local_->feature_values(a); });
+  }
+  Transform get_transform_by_id(std::int64_t id) override { return read([&] { return local_->get_transform_by_id(id); }); }
+  Run get_run_by_id(std::int64_t id) override { return read([&] { return local_->get_run_by_id(id); }); }
+  std::optional<Run> find_run(const std::string& uid) override { return read([&] { return local_->find_run(uid); }); }
+  std::vector<Artifact> select_artifacts(const QuerySpec& s) override { return read([&] { return local_->select_artifacts(s); }); }
+  std::int64_t count_artifacts(const QuerySpec& s) override { return read([&] { return local_->count_artifacts(s); }); }
+  std::vector<Run> select_runs(const QuerySpec& s) override { return read([&] { return local_->select_runs(s); }); }
+  std::int64_t count_runs(const QuerySpec& s) override { return read([&] { return local_->count_runs(s); }); }
+  std::map<std::int64_t, json> values_of_artifacts(const std::vector<std::int64_t>& ids) override {
+    return read([&] { return local_->values_of_artifacts(ids); });
+  }
+  std::map<std::int64_t, json> values_of_runs(const std::vector<std::int64_t>& ids) override {
+    return read([&] { return local_->values_of_runs(ids); });
+  }
+
+  // --- Registry: writes go to the local state and the queue, in one local transaction ------------------------
+  Artifact create_artifact(const fs::path& file, const ArtifactOptions& options) override {
+    ArtifactOptions o = options;
+    std::optional<std::int64_t> run_id;
+    if (options.run_mode() == ArtifactOptions::RunMode::given) run_id = options.run_id();
+    if (options.run_mode() == ArtifactOptions::RunMode::current) run_id = detail::current_run_id(this);
+    if (run_id) {
+      Run r;
+      r.id = *run_id;
+      o.run(r);
+    } else {
+      o.no_run();
+    }
+    return write([&] {
+      std::int64_t before = 0;
+      {
+        auto s = local_->database().prepare("SELECT COALESCE(MAX(id), 0) FROM lamindb_artifact");
+        if (s.step()) before = s.int64(0);
+      }
+      Artifact a = local_->create_artifact(file, o);
+      if (a.id > before) {  // a new record (not an existing one with the same hash)
+        enqueue("artifact", {{"local_id", a.id}, {"file", local_->storage_path(a).string()},
+                             {"kwargs", rest::to_json(o, run_id)}});
+      }
+      return a;
+    });
+  }
+  void delete_artifact(const Artifact& a) override {
+    write([&] {
+      local_->delete_artifact(a);
+      enqueue("delete_artifact", {{"local_id", a.id}});
+      return 0;
+    });
+  }
+  void add_run_input(const Artifact& a, const Run& r) override {
+    write([&] {
+      local_->add_run_input(a, r);
+      enqueue("run_input", {{"artifact_id", a.id}, {"run_id", r.id}});
+      return 0;
+    });
+  }
+  Feature create_feature(const FeatureOptions& options) override {
+    return write([&] {
+      std::int64_t before = max_id("lamindb_feature");
+      Feature f = local_->create_feature(options);
+      if (f.id > before) enqueue("feature", {{"local_id", f.id}, {"options", rest::to_json(options)}});
+      return f;
+    });
+  }
+  void add_values(const Artifact& a, const FeatureValues& values) override { add_values_impl("artifact", a.id, values, &a, nullptr); }
+  void add_values(const Run& r, const FeatureValues& values) override { add_values_impl("run", r.id, values, nullptr, &r); }
+  std::int64_t remove_values(const Artifact& a, const FeatureRef& f, const std::optional<json>& v) override {
+    return write([&] {
+      auto n = local_->remove_values(a, f, v);
+      if (n > 0) enqueue("remove_values", remove_payload("artifact", a.id, f, v));
+      return n;
+    });
+  }
+  std::int64_t remove_values(const Run& r, const FeatureRef& f, const std::optional<json>& v) override {
+    return write([&] {
+      auto n = local_->remove_values(r, f, v);
+      if (n > 0) enqueue("remove_values", remove_payload("run", r.id, f, v));
+      return n;
+    });
+  }
+  Transform create_transform(const TransformOptions& options) override {
+    return write([&] {
+      std::int64_t before = max_id("lamindb_transform");
+      Transform t = local_->create_transform(options);
+      if (t.id > before) enqueue("transform", {{"local_id", t.id}, {"options", rest::to_json(options)}});
+      return t;
+    });
+  }
+  Run create_run(const Transform& transform, const RunOptions& options) override {
+    return write([&] {
+      Run r = local_->create_run(transform, options);
+      enqueue("run", {{"local_id", r.id}, {"transform_id", transform.id}, {"options", rest::to_json(options)}});
+      return r;
+    });
+  }
+  Run finish_run(const Run& run, RunStatus status) override {
+    return write([&] {
+      Run r = local_->finish_run(run, status);
+      enqueue("finish_run", {{"run_id", run.id}, {"status", static_cast<int>(status)}});
+      return r;
+    });
+  }
+
+ private:
+  enum class Round { empty, progress, transient };
+
+  template <typename F>
+  auto read(F&& f) -> decltype(f()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return f();
+  }
+  template <typename F>
+  auto write(F&& f) -> decltype(f()) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    Transaction tx(*local_);
+    auto out = f();
+    tx.commit();
+    const bool outer = local_->in_transaction();
+    lock.unlock();
+    if (!outer) cv_.notify_all();
+    return out;
+  }
+  std::int64_t max_id(const char* table) {
+    auto s = local_->database().prepare(std::string("SELECT COALESCE(MAX(id), 0) FROM ") + table);  // fixed names
+    return s.step() ? s.int64(0) : 0;
+  }
+  void enqueue(const std::string& op, const json& payload) {
+    auto s = local_->database().prepare("INSERT INTO lamin_outbox_op (op, payload, key) VALUES (?, ?, ?)");
+    s.bind(1, op).bind(2, payload.dump()).bind(3, base62_uid(20));
+    s.run();
+  }
+  static json remove_payload(const char* host, std::int64_t id, const FeatureRef& f, const std::optional<json>& v) {
+    json p = {{"host", host}, {"local_id", id}, {"feature", rest::to_json(f)}};
+    if (v) p["value"] = *v;
+    return p;
+  }
+
+  void add_values_impl(const char* host, std::int64_t id, const FeatureValues& values, const Artifact* a, const Run* r) {
+    import_missing_features(values);
+    write([&] {
+      if (a) local_->add_values(*a, values);
+      else local_->add_values(*r, values);
+      enqueue("add_values", {{"host", host}, {"local_id", id}, {"values", rest::to_json(values)}});
+      return 0;
+    });
+  }
+
+  /// Features named in `values` that the local state lacks, fetched from the server (best effort, short timeouts).
+  void import_missing_features(const FeatureValues& values) {
+    std::vector<std::string> missing;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const auto& [ref, v] : values) {
+        (void)v;
+        if (ref.id()) continue;
+        try {
+          if (!local_->find_feature(ref)) missing.push_back(ref.name());
+        } catch (const Error&) {
+        }
+      }
+    }
+    if (missing.empty()) return;
+    try {
+      RestOptions ro = options_.rest;
+      ro.max_attempts = 1;
+      ro.connect_timeout_s = std::min(ro.connect_timeout_s, 2.0);
+      ro.request_timeout_s = std::min(ro.request_timeout_s, 5.0);
+      rest::RestRegistry remote(url_, ro);
+      for (const auto& name : missing) {
+        auto f = remote.find_feature(FeatureRef(name));
+        if (!f || f->type_id) continue;  // features under a type: define them locally first
+        FeatureOptions o(f->name, f->dtype.value_or(""));
+        if (!f->dtype) o = FeatureOptions().name(f->name);
+        o.is_type(f->is_type);
+        if (f->description) o.description(*f->description);
+        if (f->unit) o.unit(*f->unit);
+        create_feature(o);
+      }
+    } catch (const Error& e) {
+      log::debug(std::string("lamin: could not fetch features from the server: ") + e.what());
+    }
+  }
+
+  std::int64_t pending_locked() {
+    auto s = local_->database().prepare("SELECT COUNT(*) FROM lamin_outbox_op WHERE state = 'pending'");
+    return s.step() ? s.int64(0) : 0;
+  }
+
+  // --- the uploader ------------------------------------------------------------------------------------------
+  void upload_loop() {
+    double wait = options_.retry_min_s;
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (stop_) return;
+      }
+      const auto r = upload_some(Clock::time_point::max());
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (stop_) return;
+      if (r == Round::empty) {
+        drained_cv_.notify_all();
+        wait = options_.retry_min_s;
+        cv_.wait_for(lock, std::chrono::seconds(5));
+      } else if (r == Round::transient) {
+        wake_ = false;
+        cv_.wait_for(lock, std::chrono::duration<double>(wait), [&] { return stop_ || wake_; });
+        wake_ = false;
+        wait = std::min(options_.retry_max_s, wait * 2);
+      } else {
+        wait = options_.retry_min_s;
+      }
+    }
+  }
+
+  struct Op {
+    std::int64_t seq = 0;
+    std::string op, key;
+    json payload;
+  };
+
+  /// Uploads pending operations in order until the queue is empty, a transient error, the deadline or stop.
+  Round upload_some(Clock::time_point deadline) {
+    bool progress = false;
+    while (Clock::now() < deadline) {
+      Op op;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (stop_) return Round::progress;
+        if (local_->in_transaction()) return Round::transient;  // a caller's transaction is open: not yet visible
+        auto s = local_->database().prepare(
+            "SELECT seq, op, payload, key FROM lamin_outbox_op WHERE state = 'pending' ORDER BY seq LIMIT 1");
+        if (!s.step()) return progress ? Round::progress : Round::empty;
+        op.seq = s.int64(0);
+        op.op = s.text(1);
+        op.payload = json::parse(s.text(2));
+        op.key = s.text(3);
+      }
+      std::string failure;
+      std::vector<std::tuple<std::string, std::int64_t, std::int64_t, std::string>> maps;
+      try {
+        if (!remote_) remote_ = std::make_unique<rest::RestRegistry>(url_, options_.rest);
+        maps = apply(op);
+      } catch (const NetworkError& e) {
+        return transient(op, e.what());
+      } catch (const ConfigurationError& e) {  // 401/403: a token problem, retried after a fix
+        remote_.reset();
+        return transient(op, e.what());
+      } catch (const Error& e) {
+        failure = e.what();
+      } catch (const std::exception& e) {
+        failure = e.what();
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      Transaction tx(*local_);
+      auto& db = local_->database();
+      for (const auto& [kind, local_id, remote_id, remote_uid] : maps) {
+        auto m = db.prepare("INSERT OR REPLACE INTO lamin_outbox_map (kind, local_id, remote_id, remote_uid) VALUES (?, ?, ?, ?)");
+        m.bind(1, kind).bind(2, local_id).bind(3, remote_id).bind(4, remote_uid);
+        m.run();
+      }
+      auto u = db.prepare("UPDATE lamin_outbox_op SET state = ?, error = ?, attempts = attempts + 1 WHERE seq = ?");
+      u.bind(1, failure.empty() ? "done" : "failed");
+      if (failure.empty()) u.bind(2, nullptr);
+      else u.bind(2, failure);
+      u.bind(3, op.seq);
+      u.run();
+      tx.commit();
+      if (!failure.empty()) log::warn("lamin: the server rejected queued " + op.op + " #" + std::to_string(op.seq) + ": " + failure);
+      last_error_.clear();
+      progress = true;
+    }
+    return Round::progress;
+  }
+
+  Round transient(const Op& op, const std::string& message) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    last_error_ = message;
+    auto u = local_->database().prepare("UPDATE lamin_outbox_op SET attempts = attempts + 1, error = ? WHERE seq = ?");
+    u.bind(1, message).bind(2, op.seq);
+    u.run();
+    return Round::transient;
+  }
+
+  std::optional<std::pair<std::int64_t, std::string>> mapped(const std::string& kind, std::int64_t local_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto s = local_->database().prepare("SELECT remote_id, remote_uid FROM lamin_outbox_map WHERE kind = ? AND local_id = ?");
+    s.bind(1, kind).bind(2, local_id);
+    if (!s.step()) return std::nullopt;
+    return std::make_pair(s.int64(0), s.opt_text(1).value_or(""));
+  }
+  std::pair<std::int64_t, std::string> need(const std::string& kind, std::int64_t local_id) {
+    auto m = mapped(kind, local_id);
+    if (!m) throw IntegrityError("the " + kind + " (local id " + std::to_string(local_id) + ") it refers to never reached the server");
+    return *m;
+  }
+  /// A local feature's id on the server: from the map, else created there from the local record (features that
+  /// came with the local instance or were created outside this outbox).
+  std::int64_t remote_feature(std::int64_t local_id) {
+    if (auto m = mapped("feature", local_id)) return m->first;
+    std::optional<Feature> f;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const auto& x : local_->features())
+        if (x.id == local_id) f = x;
+    }
+    if (!f) throw IntegrityError("unknown local feature id " + std::to_string(local_id));
+    FeatureOptions o = FeatureOptions().name(f->name);
+    if (f->dtype && !f->is_type) o.dtype(*f->dtype);
+    if (f->is_type) {
+      o.is_type(true);
+      if (f->dtype) o.type_dtype_str(*f->dtype);
+    }
+    if (f->type_id) {
+      Feature t;
+      t.id = remote_feature(*f->type_id);
+      o.type(t);
+    }
+    if (f->description) o.description(*f->description);
+    if (f->unit) o.unit(*f->unit);
+    Feature remote = remote_->create_feature(o);
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto m = local_->database().prepare("INSERT OR REPLACE INTO lamin_outbox_map (kind, local_id, remote_id, remote_uid) VALUES ('feature', ?, ?, ?)");
+    m.bind(1, local_id).bind(2, remote.id).bind(3, remote.uid);
+    m.run();
+    return remote.id;
+  }
+  FeatureValues translate(const FeatureValues& values) {
+    FeatureValues out;
+    for (const auto& [ref, v] : values) out.emplace_back(translate(ref), v);
+    return out;
+  }
+  FeatureRef translate(const FeatureRef& ref) {
+    if (!ref.id()) return ref;
+    Feature f;
+    f.name = ref.name();
+    f.id = remote_feature(*ref.id());
+    return FeatureRef(f);
+  }
+
+  /// Sends one queued operation; returns the id mappings to record.
+  std::vector<std::tuple<std::string, std::int64_t, std::int64_t, std::string>> apply(const Op& op) {
+    auto& r = *remote_;
+    const json& p = op.payload;
+    r.set_next_key(op.key);
+    if (op.op == "feature") {
+      FeatureOptions o = rest::feature_options_from_json(p.at("options"));
+      if (o.type_id()) {
+        Feature t;
+        t.id = remote_feature(*o.type_id());
+        o.type(t);
+      }
+      r.set_next_key(op.key);
+      Feature f = r.create_feature(o);
+      return {{"feature", p.at("local_id").get<std::int64_t>(), f.id, f.uid}};
+    }
+    if (op.op == "transform") {
+      Transform t = r.create_transform(rest::transform_options_from_json(p.at("options")));
+      return {{"transform", p.at("local_id").get<std::int64_t>(), t.id, t.uid}};
+    }
+    if (op.op == "run") {
+      const auto transform = need("transform", p.at("transform_id").get<std::int64_t>());
+      RunOptions o = rest::run_options_from_json(p.at("options"));
+      if (o.initiated_by_run_id()) o.initiated_by_run_id(need("run", *o.initiated_by_run_id()).first);
+      Run run = r.create_run_by_id(transform.first, o);
+      return {{"run", p.at("local_id").get<std::int64_t>(), run.id, run.uid}};
+    }
+    if (op.op == "finish_run") {
+      r.finish_run_by_uid(need("run", p.at("run_id").get<std::int64_t>()).second, static_cast<RunStatus>(p.at("status").get<int>()));
+      return {};
+    }
+    if (op.op == "artifact") {
+      json kwargs = p.at("kwargs");
+      if (!kwargs["run_id"].is_null()) kwargs["run_id"] = need("run", kwargs["run_id"].get<std::int64_t>()).first;
+      Artifact a = r.upload(p.at("file").get<std::string>(), kwargs);
+      return {{"artifact", p.at("local_id").get<std::int64_t>(), a.id, a.uid}};
+    }
+    if (op.op == "delete_artifact") {
+      r.delete_artifact_by_uid(need("artifact", p.at("local_id").get<std::int64_t>()).second);
+      return {};
+    }
+    if (op.op == "run_input") {
+      r.add_run_input_by_id(need("artifact", p.at("artifact_id").get<std::int64_t>()).first,
+                            need("run", p.at("run_id").get<std::int64_t>()).first);
+      return {};
+    }
+    const std::string host = p.value("host", "");
+    if (op.op == "add_values") {
+      const auto id = need(host, p.at("local_id").get<std::int64_t>()).first;
+      const auto values = translate(rest::feature_values_from_json(p.at("values")));
+      r.set_next_key(op.key);
+      r.add_values_by_id(host, id, values);
+      return {};
+    }
+    if (op.op == "remove_values") {
+      const auto id = need(host, p.at("local_id").get<std::int64_t>()).first;
+      const auto ref = translate(rest::feature_ref_from_json(p.at("feature")));
+      std::optional<json> value;
+      if (p.contains("value")) value = p["value"];
+      r.set_next_key(op.key);
+      r.remove_values_by_id(host, id, ref, value);
+      return {};
+    }
+    throw IntegrityError("unknown queued operation '" + op.op + "'");
+  }
+
+  std::string url_;
+  fs::path dir_;
+  OutboxOptions options_;
+  std::shared_ptr<detail::SqliteRegistry> local_;
+  std::unique_ptr<rest::RestRegistry> remote_;  // the uploader's connection
+  std::mutex mutex_;
+  std::condition_variable cv_, drained_cv_;
+  bool stop_ = false, wake_ = false;
+  std::string last_error_;
+  std::thread uploader_;
+};
+
+std::string remote_url_of(const fs::path& dir) {
+  auto local = detail::SqliteRegistry::open(dir, false);
+  create_tables(local->database());
+  auto s = local->database().prepare("SELECT value FROM lamin_outbox_meta WHERE name = 'remote_url'");
+  if (!s.step()) throw NotFoundError("lamin: '" + dir.string() + "' is not an outbox (no remote URL recorded)");
+  return s.text(0);
+}
+
+}  // namespace
+
+std::string to_string(const OutboxStatus& st) {
+  std::ostringstream out;
+  out << "outbox " << st.dir.string() << " -> " << st.remote_url << ": " << st.pending << " pending, " << st.failed
+      << " failed, " << st.done << " uploaded";
+  if (!st.last_error.empty()) out << "\nlast error: " << st.last_error;
+  for (const auto& f : st.failures) out << "\nfailed " << f;
+  return out.str();
+}
+
+Instance connect_buffered(const std::string& url, const fs::path& dir, const OutboxOptions& options) {
+  return Instance(std::make_shared<OutboxRegistry>(url, dir, options));
+}
+
+OutboxStatus flush(const Instance& instance, double timeout_s) {
+  auto* outbox = dynamic_cast<OutboxRegistry*>(instance.ptr().get());
+  if (!outbox) return {};
+  auto st = outbox->flush(timeout_s);
+  if (st.pending > 0) {
+    log::warn("lamin: " + std::to_string(st.pending) + " registry operations could not be uploaded within " +
+              std::to_string(static_cast<int>(timeout_s)) + " s" +
+              (st.last_error.empty() ? std::string() : " (" + st.last_error + ")") +
+              "; they stay queued in " + st.dir.string() + ": run `lamin sync --outbox " + st.dir.string() + "`");
+  }
+  return st;
+}
+
+OutboxStatus sync_outbox(const fs::path& dir, double timeout_s, const OutboxOptions& options) {
+  OutboxOptions o = options;
+  o.background = false;
+  OutboxRegistry outbox(remote_url_of(dir), dir, o);
+  return outbox.flush(timeout_s);
+}
+
+OutboxStatus outbox_status(const fs::path& dir) {
+  OutboxOptions o;
+  o.background = false;
+  OutboxRegistry outbox(remote_url_of(dir), dir, o);
+  return outbox.status();
+}
+
+}  // namespace lamin

@@ -1,0 +1,275 @@
+#include "rest_http.hpp"
+
+#include <curl/curl.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "lamin/db/uid.hpp"
+#include "lamin/error.hpp"
+#include "rest_json.hpp"
+
+namespace lamin {
+
+namespace {
+std::string first_line_of(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::string line;
+  if (in) std::getline(in, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+  return line;
+}
+}  // namespace
+
+RestOptions RestOptions::from_environment() {
+  RestOptions o;
+  if (const char* v = std::getenv("LAMIN_API_KEY"); v && *v) {
+    o.token = v;
+  } else if (const char* f = std::getenv("LAMIN_API_KEY_FILE"); f && *f) {
+    o.token = first_line_of(f);
+  } else {
+    std::filesystem::path dir;
+    if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x) dir = x;
+    else if (const char* h = std::getenv("HOME"); h && *h) dir = std::filesystem::path(h) / ".config";
+    if (!dir.empty()) {
+      std::error_code ec;
+      if (std::filesystem::exists(dir / "lamin" / "api_key", ec)) o.token = first_line_of(dir / "lamin" / "api_key");
+    }
+  }
+  if (const char* v = std::getenv("LAMIN_CA_BUNDLE"); v && *v) o.ca_bundle = v;
+  return o;
+}
+
+bool is_remote_url(const std::string& location) {
+  return location.rfind("http://", 0) == 0 || location.rfind("https://", 0) == 0;
+}
+
+namespace rest {
+namespace {
+
+std::once_flag g_curl_init;
+
+struct Sink {
+  std::string* text = nullptr;
+  std::FILE* file = nullptr;
+};
+
+size_t write_cb(char* data, size_t size, size_t n, void* user) {
+  auto* sink = static_cast<Sink*>(user);
+  const size_t len = size * n;
+  if (sink->file) return std::fwrite(data, 1, len, sink->file);
+  if (sink->text->size() + len > (64u << 20)) return 0;  // a JSON answer over 64 MiB is not one of ours
+  sink->text->append(data, len);
+  return len;
+}
+
+bool retryable(CURLcode rc) {
+  switch (rc) {
+    case CURLE_COULDNT_CONNECT: case CURLE_COULDNT_RESOLVE_HOST: case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Printable, short excerpt of an answer for error messages.
+std::string excerpt(const std::string& body) {
+  std::string out;
+  for (char ch : body.substr(0, 160)) out += (ch >= 32 && ch < 127) ? ch : '?';
+  if (body.size() > 160) out += "...";
+  return out;
+}
+
+}  // namespace
+
+HttpClient::HttpClient(std::string base_url, RestOptions options)
+    : base_url_(std::move(base_url)), options_(std::move(options)) {
+  while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
+  std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  curl_ = curl_easy_init();
+  if (!curl_) throw NetworkError("libcurl: could not create a handle");
+}
+
+HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
+
+template <typename Setup>
+std::string HttpClient::perform(const std::string& method, const std::string& path, Setup&& setup, bool transfer) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  CURL* c = static_cast<CURL*>(curl_);
+  const auto start = std::chrono::steady_clock::now();
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string last_error;
+  const std::string url = base_url_ + path;
+  const int attempts = std::max(1, options_.max_attempts);
+  for (int attempt = 1;; ++attempt) {
+    curl_easy_reset(c);  // keeps the connection cache: the next request reuses the open connection
+    std::string text;
+    Sink sink{&text, nullptr};
+    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_s * 1000));
+    if (transfer) {
+      curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+      curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, std::max(1L, static_cast<long>(options_.request_timeout_s)));
+    } else {
+      curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout_s * 1000));
+    }
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
+    if (!options_.ca_bundle.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_bundle.c_str());
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    curl_slist* headers = nullptr;
+    headers = curl_slist_append(headers, "Accept: application/json");
+    if (!options_.token.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + options_.token).c_str());
+    curl_mime* mime = nullptr;
+    setup(c, headers, sink, mime);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    const CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_off_t retry_after = -1;
+    curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &retry_after);
+    curl_slist_free_all(headers);
+    if (mime) curl_mime_free(mime);
+    if (sink.file) {
+      std::fflush(sink.file);
+      if (status >= 400) {  // the error body went to the file: read its start back
+        std::rewind(sink.file);
+        char buf[4096];
+        text.assign(buf, std::fread(buf, 1, sizeof buf, sink.file));
+      }
+      std::fclose(sink.file);
+    }
+
+    bool retry = false;
+    if (rc != CURLE_OK) {
+      retry = retryable(rc);
+      last_error = curl_easy_strerror(rc);
+    } else if (status == 408 || status == 429 || status >= 500) {
+      retry = true;
+      last_error = "HTTP " + std::to_string(status);
+      try {
+        auto j = nlohmann::json::parse(text);
+        last_error += ": " + j.at("error").at("message").get<std::string>();
+      } catch (...) {
+        if (!text.empty()) last_error += ": " + excerpt(text);
+      }
+    } else if (status >= 400) {
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(text);
+      } catch (...) {
+        throw Error("lamin: " + method + " " + path + ": HTTP " + std::to_string(status) + ": " + excerpt(text));
+      }
+      std::string kind = "error", message = "HTTP " + std::to_string(status);
+      if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+        kind = j["error"].value("kind", kind);
+        message = j["error"].value("message", message);
+      }
+      if (status == 401 || status == 403) kind = "configuration";
+      if (status == 413) kind = "validation";
+      throw_kind(kind, message);
+    } else {
+      return text;
+    }
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!retry || attempt >= attempts) {
+      throw NetworkError("lamin: " + method + " " + base_url_ + path + " failed" +
+                         (retry ? " after " + std::to_string(attempt) + " attempts" : std::string()) + ": " +
+                         last_error);
+    }
+    double delay = std::min(options_.backoff_max_s, options_.backoff_initial_s * double(1u << std::min(attempt - 1, 20)));
+    delay = std::uniform_real_distribution<double>(0, delay)(rng);  // full jitter
+    if (retry_after > 0) delay = std::min(options_.backoff_max_s, double(retry_after));
+    if (elapsed + delay > options_.retry_budget_s) {
+      throw NetworkError("lamin: " + method + " " + base_url_ + path + " failed after " + std::to_string(attempt) +
+                         " attempts (retry budget of " + std::to_string(int(options_.retry_budget_s)) +
+                         " s spent): " + last_error);
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+  }
+}
+
+nlohmann::json HttpClient::call(const std::string& method, const std::string& path, const nlohmann::json* body,
+                                const std::string& idempotency_key) {
+  const std::string payload = body ? body->dump() : std::string();
+  const std::string text = perform(
+      method, path,
+      [&](CURL* c, curl_slist*& headers, Sink&, curl_mime*&) {
+        if (body) {
+          headers = curl_slist_append(headers, "Content-Type: application/json");
+          curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload.c_str());
+          curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
+        } else if (method != "GET") {
+          curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+          curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(0));
+        }
+        if (!idempotency_key.empty()) headers = curl_slist_append(headers, ("Idempotency-Key: " + idempotency_key).c_str());
+      },
+      false);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const std::exception&) {
+    throw NetworkError("lamin: " + method + " " + base_url_ + path + ": the server's answer is not JSON: " + excerpt(text));
+  }
+}
+
+nlohmann::json HttpClient::upload(const std::string& path, const std::filesystem::path& file,
+                                  const std::string& filename, const nlohmann::json& kwargs,
+                                  const std::string& idempotency_key) {
+  const std::string kw = kwargs.dump();
+  const std::string text = perform(
+      "POST", path,
+      [&](CURL* c, curl_slist*& headers, Sink&, curl_mime*& mime) {
+        mime = curl_mime_init(c);
+        curl_mimepart* part = curl_mime_addpart(mime);
+        curl_mime_name(part, "kwargs");
+        curl_mime_data(part, kw.c_str(), kw.size());
+        curl_mime_type(part, "application/json");
+        part = curl_mime_addpart(mime);
+        curl_mime_name(part, "file");
+        if (curl_mime_filedata(part, file.c_str()) != CURLE_OK) throw NotFoundError("No such file: '" + file.string() + "'");
+        curl_mime_filename(part, filename.c_str());
+        curl_mime_type(part, "application/octet-stream");
+        curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+        headers = curl_slist_append(headers, "Expect:");
+        if (!idempotency_key.empty()) headers = curl_slist_append(headers, ("Idempotency-Key: " + idempotency_key).c_str());
+      },
+      true);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const std::exception&) {
+    throw NetworkError("lamin: upload to " + base_url_ + path + ": the server's answer is not JSON: " + excerpt(text));
+  }
+}
+
+void HttpClient::download(const std::string& path, const std::filesystem::path& to) {
+  const auto tmp = to.parent_path() / (".lamin-download-" + base62_uid(12) + ".tmp");
+  try {
+    perform(
+        "GET", path,
+        [&](CURL*, curl_slist*&, Sink& sink, curl_mime*&) {
+          sink.file = std::fopen(tmp.c_str(), "w+b");
+          if (!sink.file) throw StorageError("cannot write '" + tmp.string() + "'");
+        },
+        true);
+    std::filesystem::rename(tmp, to);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+}
+
+}  // namespace rest
+}  // namespace lamin

@@ -1,0 +1,621 @@
+// lamin-serve: LaminDB's REST API (the subset lamin-cpp's RestRegistry speaks) over a lamin-cpp SQLite instance and
+// its storage folder.
+//
+//   lamin-serve --instance DIR --port P [--host 127.0.0.1] [--token-file F] [--init]
+//               [--max-body BYTES] [--max-upload BYTES] [--threads N]
+//
+// Every request but GET /health needs `Authorization: Bearer <token>` (the first line of F) when a token file is
+// given. Bodies are parsed strictly; every error is a JSON object `{"error": {"kind", "message"}}` with a 4xx
+// status (5xx only for failures of the server itself). Writes with an `Idempotency-Key` header are recorded with
+// their answer in the same SQLite transaction, so a retried write is answered from the record and never applied
+// twice. Registry calls are serialised by one mutex (SQLite has one writer anyway); uploads stream to a temporary
+// file under `<root>/.lamindb/.uploads/` outside the lock.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <regex>
+#include <string>
+#include <thread>
+
+#include <httplib.h>
+#include <openssl/crypto.h>
+
+#include "db/rest_json.hpp"
+#include "db/sqlite_registry.hpp"
+#include "lamin/db.hpp"
+#include "lamin/db/uid.hpp"
+#include "lamin/error.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+namespace rest = lamin::rest;
+
+namespace {
+
+struct Config {
+  fs::path instance;
+  std::string host = "127.0.0.1";
+  int port = -1;
+  std::string token;  // empty: no authentication (then only loopback binding is allowed)
+  bool init = false;
+  std::size_t max_body = 1u << 20;                 // JSON bodies
+  std::size_t max_upload = std::size_t(64) << 30;  // multipart uploads
+  int threads = 16;
+};
+
+struct HttpError : std::runtime_error {
+  HttpError(int s, std::string k, const std::string& m) : std::runtime_error(m), status(s), kind(std::move(k)) {}
+  int status;
+  std::string kind;
+};
+
+class Server {
+ public:
+  explicit Server(Config config) : config_(std::move(config)) {
+    registry_ = lamin::detail::SqliteRegistry::open(config_.instance, config_.init);
+    root_ = fs::weakly_canonical(registry_->info().root);
+    uploads_ = root_ / ".lamindb" / ".uploads";
+    fs::create_directories(uploads_);
+    registry_->database().exec(
+        "CREATE TABLE IF NOT EXISTS lamin_serve_request (key TEXT PRIMARY KEY NOT NULL, status INTEGER NOT NULL, "
+        "response TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)");
+    iid_ = registry_->info().storage.instance_uid;
+    routes();
+  }
+
+  int run() {
+    int port = config_.port;
+    if (port == 0) {
+      port = svr_.bind_to_any_port(config_.host.c_str());
+      if (port < 0) return fail("cannot bind " + config_.host);
+    } else if (!svr_.bind_to_port(config_.host.c_str(), port)) {
+      return fail("cannot bind " + config_.host + ":" + std::to_string(port));
+    }
+    std::printf("lamin-serve: listening on http://%s:%d (instance %s)\n", config_.host.c_str(), port,
+                root_.string().c_str());
+    std::fflush(stdout);
+    return svr_.listen_after_bind() ? 0 : 1;
+  }
+  void stop() { svr_.stop(); }
+
+ private:
+  static int fail(const std::string& m) {
+    std::fprintf(stderr, "lamin-serve: error: %s\n", m.c_str());
+    return 1;
+  }
+
+  static void send_json(httplib::Response& res, int status, const json& body) {
+    res.status = status;
+    res.set_content(body.dump(), "application/json");
+  }
+  static void send_error(httplib::Response& res, int status, const std::string& kind, const std::string& message) {
+    send_json(res, status, rest::error_body(kind, message));
+  }
+
+  bool authorized(const httplib::Request& req, httplib::Response& res) const {
+    if (config_.token.empty()) return true;
+    const std::string h = req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    bool ok = h.size() == prefix.size() + config_.token.size() && h.compare(0, prefix.size(), prefix) == 0 &&
+              CRYPTO_memcmp(h.data() + prefix.size(), config_.token.data(), config_.token.size()) == 0;
+    if (!ok) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      send_error(res, 401, "unauthorized", h.empty() ? "missing bearer token" : "invalid bearer token");
+    }
+    return ok;
+  }
+
+  void check_instance(const std::string& iid) const {
+    if (iid != iid_) throw HttpError(404, "not_found", "no instance '" + iid.substr(0, 64) + "' on this server");
+  }
+
+  static std::string idempotency_key(const httplib::Request& req) {
+    std::string k = req.get_header_value("Idempotency-Key");
+    if (k.empty()) return k;
+    static const std::regex ok("[A-Za-z0-9_-]{8,64}");
+    if (!std::regex_match(k, ok)) throw HttpError(400, "validation", "invalid Idempotency-Key header");
+    return k;
+  }
+
+  static json parse_body(const httplib::Request& req) {
+    try {
+      return json::parse(req.body);
+    } catch (const json::parse_error& e) {
+      throw HttpError(400, "validation", std::string("invalid JSON body: ") + e.what());
+    }
+  }
+
+  /// Authenticates, then runs `fn` (see run_op).
+  template <typename F>
+  void handle(const httplib::Request& req, httplib::Response& res, bool write, F&& fn) {
+    if (!authorized(req, res)) return;
+    std::string key;
+    try {
+      key = write ? idempotency_key(req) : std::string();
+    } catch (const HttpError& e) {
+      send_error(res, e.status, e.kind, e.what());
+      return;
+    }
+    run_op(res, key, std::forward<F>(fn));
+  }
+
+  /// Runs `fn` under the registry lock; with an idempotency key, inside one transaction with the record of the
+  /// key, answering a repeated key from its record. Errors become JSON answers.
+  template <typename F>
+  void run_op(httplib::Response& res, const std::string& key, F&& fn) {
+    try {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (key.empty()) {
+        send_json(res, 200, fn());
+        return;
+      }
+      lamin::Transaction tx(*registry_);
+      auto& db = registry_->database();
+      auto s = db.prepare("SELECT status, response FROM lamin_serve_request WHERE key = ?");
+      s.bind(1, key);
+      if (s.step()) {
+        res.status = static_cast<int>(s.int64(0));
+        res.set_content(s.text(1), "application/json");
+        res.set_header("Idempotent-Replayed", "true");
+        return;
+      }
+      const json out = fn();
+      const std::string text = out.dump();
+      auto ins = db.prepare("INSERT INTO lamin_serve_request (key, status, response) VALUES (?, 200, ?)");
+      ins.bind(1, key).bind(2, text);
+      ins.run();
+      tx.commit();
+      res.status = 200;
+      res.set_content(text, "application/json");
+    } catch (const HttpError& e) {
+      send_error(res, e.status, e.kind, e.what());
+    } catch (const lamin::Error& e) {
+      send_error(res, rest::status_for_kind(e.kind()), e.kind(), e.what());
+    } catch (const json::exception& e) {
+      send_error(res, 400, "validation", std::string("invalid request: ") + e.what());
+    } catch (const std::exception& e) {
+      send_error(res, 500, "error", e.what());
+    }
+  }
+
+  lamin::Registry& reg() { return *registry_; }
+
+  lamin::Artifact artifact_by_id(std::int64_t id) { return reg().get_artifact_by_id(id); }
+  lamin::Run run_by_id(std::int64_t id) { return reg().get_run_by_id(id); }
+
+  json values_op(const std::string& op, const json& body) {
+    auto host_kind = [&] {
+      std::string h = rest::str(body, "host");
+      if (h != "artifact" && h != "run") throw lamin::ValidationError("field 'host' must be 'artifact' or 'run'");
+      return h;
+    };
+    if (op == "add") {
+      const auto values = rest::feature_values_from_json(rest::member(body, "values"));
+      if (host_kind() == "artifact") reg().add_values(artifact_by_id(rest::int64(body, "id")), values);
+      else reg().add_values(run_by_id(rest::int64(body, "id")), values);
+      return {{"ok", true}};
+    }
+    if (op == "remove") {
+      const auto ref = rest::feature_ref_from_json(rest::member(body, "feature"));
+      std::optional<json> value;
+      if (body.contains("value")) value = body["value"];
+      std::int64_t n = host_kind() == "artifact" ? reg().remove_values(artifact_by_id(rest::int64(body, "id")), ref, value)
+                                                 : reg().remove_values(run_by_id(rest::int64(body, "id")), ref, value);
+      return {{"count", n}};
+    }
+    if (op == "get") {
+      if (host_kind() == "artifact") return {{"values", reg().get_values(artifact_by_id(rest::int64(body, "id")))}};
+      return {{"values", reg().get_values(run_by_id(rest::int64(body, "id")))}};
+    }
+    if (op == "describe") {
+      json out = json::array();
+      for (const auto& [f, vs] : reg().feature_values(artifact_by_id(rest::int64(body, "artifact_id"))))
+        out.push_back({{"feature", rest::to_json(f)}, {"values", vs}});
+      return out;
+    }
+    if (op == "of") {
+      const auto& ids_json = rest::member(body, "ids");
+      if (!ids_json.is_array() || ids_json.size() > 100000) throw lamin::ValidationError("field 'ids' must be an array");
+      std::vector<std::int64_t> ids;
+      for (const auto& i : ids_json) {
+        if (!i.is_number_integer()) throw lamin::ValidationError("field 'ids' must hold integers");
+        ids.push_back(i.get<std::int64_t>());
+      }
+      auto m = host_kind() == "artifact" ? reg().values_of_artifacts(ids) : reg().values_of_runs(ids);
+      json out = json::array();
+      for (const auto& [id, v] : m) out.push_back({id, v});
+      return out;
+    }
+    throw HttpError(404, "not_found", "no such operation");
+  }
+
+  void upload(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    if (!authorized(req, res)) return;
+    const fs::path dir = uploads_ / lamin::base62_uid(16);
+    try {
+      check_instance(req.matches[1]);
+      const std::string key = idempotency_key(req);
+      if (!req.is_multipart_form_data()) throw HttpError(400, "validation", "expected multipart/form-data");
+      fs::create_directories(dir);
+      std::string kwargs_text, part;
+      fs::path file;
+      std::ofstream out;
+      bool bad = false;
+      std::string bad_message;
+      reader(
+          [&](const httplib::MultipartFormData& f) {
+            part = f.name;
+            if (f.name == "file") {
+              const std::string& n = f.filename;
+              if (!file.empty() || n.empty() || n.size() > 255 || n == "." || n == ".." ||
+                  n.find_first_of(std::string("/\\\0", 3)) != std::string::npos) {
+                bad = true;
+                bad_message = "invalid file name in the upload";
+                return false;
+              }
+              for (unsigned char ch : n)
+                if (ch < 32) { bad = true; bad_message = "invalid file name in the upload"; return false; }
+              file = dir / n;
+              out.open(file, std::ios::binary);
+              return static_cast<bool>(out);
+            }
+            if (f.name != "kwargs") {
+              bad = true;
+              bad_message = "unexpected form part '" + f.name.substr(0, 64) + "'";
+              return false;
+            }
+            return true;
+          },
+          [&](const char* data, size_t n) {
+            if (part == "file") {
+              out.write(data, static_cast<std::streamsize>(n));
+              return static_cast<bool>(out);
+            }
+            if (kwargs_text.size() + n > 65536) { bad = true; bad_message = "kwargs too large"; return false; }
+            kwargs_text.append(data, n);
+            return true;
+          });
+      out.close();
+      if (bad) throw HttpError(400, "validation", bad_message);
+      if (file.empty()) throw HttpError(400, "validation", "missing form part 'file'");
+      if (!out) throw HttpError(500, "storage", "cannot write the upload");
+      json kwargs;
+      try {
+        kwargs = json::parse(kwargs_text.empty() ? std::string("{}") : kwargs_text);
+      } catch (const json::parse_error& e) {
+        throw HttpError(400, "validation", std::string("invalid JSON in kwargs: ") + e.what());
+      }
+      run_op(res, key, [&] {
+        auto options = rest::artifact_options_from_json(kwargs);
+        options.storage_mode(lamin::StorageMode::link);  // the temporary upload is never modified again
+        auto a = reg().create_artifact(file, options);
+        return json{{"body", {{"artifact", rest::to_json(a)}}}};
+      });
+    } catch (const HttpError& e) {
+      send_error(res, e.status, e.kind, e.what());
+    } catch (const lamin::Error& e) {
+      send_error(res, rest::status_for_kind(e.kind()), e.kind(), e.what());
+    } catch (const std::exception& e) {
+      send_error(res, 500, "error", e.what());
+    }
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+
+  void download(const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    try {
+      check_instance(req.matches[1]);
+      const std::string uid = req.matches[2];
+      static const std::regex ok("[0-9A-Za-z]{20}");
+      if (!std::regex_match(uid, ok)) throw HttpError(400, "validation", "invalid artifact uid");
+      fs::path path;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto a = reg().find_artifact(uid);
+        if (!a || a->uid != uid) throw HttpError(404, "not_found", "no artifact with uid " + uid);
+        path = fs::weakly_canonical(reg().storage_path(*a));
+      }
+      const std::string p = path.string(), r = (root_ / ".lamindb").string() + "/";
+      if (p.compare(0, r.size(), r) != 0) throw HttpError(403, "forbidden", "path outside the storage root");
+      auto in = std::make_shared<std::ifstream>(path, std::ios::binary);
+      if (!*in) throw HttpError(404, "not_found", "the artifact's file is missing");
+      const auto size = fs::file_size(path);
+      res.status = 200;
+      res.set_content_provider(size, "application/octet-stream",
+                               [in](size_t offset, size_t length, httplib::DataSink& sink) {
+                                 char buf[1 << 16];
+                                 in->seekg(static_cast<std::streamoff>(offset));
+                                 in->read(buf, static_cast<std::streamsize>(std::min(length, sizeof buf)));
+                                 const auto got = in->gcount();
+                                 if (got <= 0) return false;
+                                 return sink.write(buf, static_cast<size_t>(got));
+                               });
+    } catch (const HttpError& e) {
+      send_error(res, e.status, e.kind, e.what());
+    } catch (const std::exception& e) {
+      send_error(res, 500, "error", e.what());
+    }
+  }
+
+  void routes() {
+    svr_.set_payload_max_length(config_.max_upload);
+    svr_.new_task_queue = [n = config_.threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
+    svr_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      const bool is_upload = req.path.find("/artifacts/upload") != std::string::npos;
+      std::uint64_t len = 0;
+      try {
+        const std::string v = req.get_header_value("Content-Length");
+        if (!v.empty()) len = std::stoull(v);
+      } catch (const std::exception&) {
+        len = ~std::uint64_t(0);
+      }
+      if ((is_upload && len > config_.max_upload) || (!is_upload && len > config_.max_body)) {
+        res.set_header("Connection", "close");
+        send_error(res, 413, "too_large", "request body too large (" + std::to_string(len) + " bytes)");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    svr_.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+      if (res.body.empty()) {
+        const char* kind = res.status == 404 ? "not_found" : res.status == 413 ? "too_large" : "error";
+        send_error(res, res.status, kind, std::string("HTTP ") + std::to_string(res.status));
+      }
+    });
+    svr_.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+      send_error(res, 500, "error", "internal error");
+    });
+
+    svr_.Get("/health", [](const httplib::Request&, httplib::Response& res) { send_json(res, 200, {{"status", "ok"}}); });
+    svr_.Get("/instances/settings", [this](const httplib::Request& req, httplib::Response& res) {
+      handle(req, res, false, [&] {
+        json out = rest::to_json(reg().info());
+        out["id"] = iid_;
+        out["api"] = "lamin-serve/1";
+        return out;
+      });
+    });
+    const std::string I = R"(/instances/([^/]+))";
+    auto json_route = [this](const char* method, const std::string& pattern, bool write,
+                             std::function<json(const httplib::Request&, const json&)> fn) {
+      auto h = [this, write, fn](const httplib::Request& req, httplib::Response& res) {
+        handle(req, res, write, [&] {
+          check_instance(req.matches[1]);
+          const json body = req.body.empty() ? json::object() : parse_body(req);
+          return fn(req, body);
+        });
+      };
+      const std::string m = method;
+      if (m == "GET") svr_.Get(pattern, h);
+      else if (m == "POST") svr_.Post(pattern, h);
+      else if (m == "PUT") svr_.Put(pattern, h);
+      else if (m == "PATCH") svr_.Patch(pattern, h);
+      else svr_.Delete(pattern, h);
+    };
+
+    // features
+    json_route("PUT", I + "/modules/core/feature", true, [this](const auto&, const json& b) {
+      return json::array({rest::to_json(reg().create_feature(rest::feature_options_from_json(b)))});
+    });
+    json_route("POST", I + "/modules/core/feature", false, [this](const auto&, const json&) {
+      json out = json::array();
+      for (const auto& f : reg().features()) out.push_back(rest::to_json(f));
+      return out;
+    });
+    json_route("POST", I + "/modules/core/feature/find", false, [this](const auto&, const json& b) {
+      std::optional<lamin::Feature> f;
+      if (auto type_id = rest::opt_int64(b, "type_id")) {
+        lamin::Feature type;
+        type.id = *type_id;
+        f = reg().find_feature(rest::str(b, "name"), type);
+      } else {
+        f = reg().find_feature(rest::feature_ref_from_json(b));
+      }
+      return json{{"record", f ? rest::to_json(*f) : json(nullptr)}};
+    });
+    // transforms and runs
+    json_route("PUT", I + "/modules/core/transform", true, [this](const auto&, const json& b) {
+      return json::array({rest::to_json(reg().create_transform(rest::transform_options_from_json(b)))});
+    });
+    json_route("POST", I + "/modules/core/transform/get", false, [this](const auto&, const json& b) {
+      try {
+        return json{{"record", rest::to_json(reg().get_transform_by_id(rest::int64(b, "id")))}};
+      } catch (const lamin::NotFoundError&) {
+        return json{{"record", nullptr}};
+      }
+    });
+    json_route("PUT", I + "/modules/core/run", true, [this](const auto&, const json& b) {
+      lamin::Transform t = reg().get_transform_by_id(rest::int64(b, "transform_id"));
+      return json::array({rest::to_json(reg().create_run(t, rest::run_options_from_json(b)))});
+    });
+    json_route("POST", I + "/modules/core/run/get", false, [this](const auto&, const json& b) {
+      std::optional<lamin::Run> r;
+      if (auto uid = rest::opt_str(b, "uid")) {
+        r = reg().find_run(*uid);
+      } else {
+        try {
+          r = reg().get_run_by_id(rest::int64(b, "id"));
+        } catch (const lamin::NotFoundError&) {
+        }
+      }
+      return json{{"record", r ? rest::to_json(*r) : json(nullptr)}};
+    });
+    json_route("PATCH", I + "/modules/core/run/([0-9A-Za-z]{1,32})", true, [this](const httplib::Request& req, const json& b) {
+      auto run = reg().find_run(req.matches[2]);
+      if (!run) throw lamin::NotFoundError("Run matching query does not exist: uid " + std::string(req.matches[2]));
+      const auto code = rest::int64(b, "_status_code");
+      if (code < -3 || code > 2) throw lamin::ValidationError("field '_status_code' must be between -3 and 2");
+      return json::array({rest::to_json(reg().finish_run(*run, static_cast<lamin::RunStatus>(code)))});
+    });
+    json_route("POST", I + "/modules/core/run", false, [this](const auto&, const json& b) {
+      const auto spec = rest::query_spec_from_json(rest::member(b, "lamin_query"));
+      if (rest::boolean(b, "count", false)) return json{{"count", reg().count_runs(spec)}};
+      json out = json::array();
+      for (const auto& r : reg().select_runs(spec)) out.push_back(rest::to_json(r));
+      return out;
+    });
+    // artifacts
+    json_route("POST", I + "/modules/core/artifact", false, [this](const auto&, const json& b) {
+      const auto spec = rest::query_spec_from_json(rest::member(b, "lamin_query"));
+      if (rest::boolean(b, "count", false)) return json{{"count", reg().count_artifacts(spec)}};
+      json out = json::array();
+      for (const auto& a : reg().select_artifacts(spec)) out.push_back(rest::to_json(a));
+      return out;
+    });
+    json_route("POST", I + "/modules/core/artifact/get", false, [this](const auto&, const json& b) {
+      std::optional<lamin::Artifact> a;
+      if (auto k = rest::opt_str(b, "uid_or_key")) {
+        a = reg().find_artifact(*k);
+      } else {
+        try {
+          a = reg().get_artifact_by_id(rest::int64(b, "id"));
+        } catch (const lamin::NotFoundError&) {
+        }
+      }
+      return json{{"record", a ? rest::to_json(*a) : json(nullptr)}};
+    });
+    json_route("DELETE", I + "/modules/core/artifact/([^/]+)", true, [this](const httplib::Request& req, const json&) {
+      static const std::regex ok("[0-9A-Za-z]{20}");
+      const std::string uid = req.matches[2];
+      if (!std::regex_match(uid, ok)) throw HttpError(400, "validation", "invalid artifact uid");
+      auto a = reg().find_artifact(uid);
+      if (!a) throw lamin::NotFoundError("Artifact matching query does not exist: uid " + uid);
+      reg().delete_artifact(*a);
+      return json{{"deleted_count", 1}};
+    });
+    json_route("PUT", I + "/modules/core/artifact_input_of_runs/upsert", true, [this](const httplib::Request& req, const json& b) {
+      auto cols = req.get_param_value_count("conflict_columns");
+      if (cols != 2 || req.get_param_value("conflict_columns", 0) != "artifact_id" ||
+          req.get_param_value("conflict_columns", 1) != "run_id")
+        throw HttpError(422, "validation", "conflict_columns must be artifact_id and run_id");
+      if (!b.is_array() || b.size() > 1000) throw lamin::ValidationError("body must be a list of at most 1000 records");
+      for (const auto& r : b) reg().add_run_input(artifact_by_id(rest::int64(r, "artifact_id")), run_by_id(rest::int64(r, "run_id")));
+      return json::array();
+    });
+    json_route("POST", I + "/lineage/input_of_runs", false, [this](const auto&, const json& b) {
+      json out = json::array();
+      for (const auto& r : reg().input_of_runs(artifact_by_id(rest::int64(b, "artifact_id")))) out.push_back(rest::to_json(r));
+      return out;
+    });
+    json_route("POST", I + "/lineage/run_inputs", false, [this](const auto&, const json& b) {
+      json out = json::array();
+      for (const auto& a : reg().run_inputs(run_by_id(rest::int64(b, "run_id")))) out.push_back(rest::to_json(a));
+      return out;
+    });
+    for (const char* op : {"add", "remove"}) {
+      json_route("POST", I + "/values/" + op, true, [this, op](const auto&, const json& b) { return values_op(op, b); });
+    }
+    for (const char* op : {"get", "describe", "of"}) {
+      json_route("POST", I + "/values/" + op, false, [this, op](const auto&, const json& b) { return values_op(op, b); });
+    }
+    json_route("POST", I + "/recover", true, [this](const auto&, const json& b) {
+      const auto& m = rest::member(b, "min_age_seconds");
+      if (!m.is_number()) throw lamin::ValidationError("field 'min_age_seconds' must be a number");
+      return json{{"count", reg().recover(m.get<double>())}};
+    });
+    svr_.Post(I + "/artifacts/upload",
+              [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+                upload(req, res, reader);
+              });
+    svr_.Get(I + "/artifacts/([^/]+)/file",
+             [this](const httplib::Request& req, httplib::Response& res) { download(req, res); });
+  }
+
+  Config config_;
+  std::shared_ptr<lamin::detail::SqliteRegistry> registry_;
+  fs::path root_, uploads_;
+  std::string iid_;
+  std::mutex mutex_;
+  httplib::Server svr_;
+};
+
+const char* kUsage =
+    "usage: lamin-serve --instance DIR --port P [--host ADDR] [--token-file F] [--init]\n"
+    "                   [--max-body BYTES] [--max-upload BYTES] [--threads N]\n"
+    "\n"
+    "Serves LaminDB's REST API over the lamin-cpp instance at DIR. --port 0 picks a free port (printed).\n"
+    "With --token-file, every request needs `Authorization: Bearer <first line of F>`; without one, the server\n"
+    "only binds to loopback addresses.\n";
+
+std::atomic<Server*> g_server{nullptr};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config config;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      auto value = [&]() -> std::string {
+        if (i + 1 >= argc) throw std::runtime_error("option " + a + " needs a value");
+        return argv[++i];
+      };
+      if (a == "--help" || a == "-h") {
+        std::cout << kUsage;
+        return 0;
+      } else if (a == "--instance") {
+        config.instance = value();
+      } else if (a == "--port") {
+        config.port = std::stoi(value());
+      } else if (a == "--host") {
+        config.host = value();
+      } else if (a == "--token-file") {
+        std::ifstream in(value());
+        if (!in) throw std::runtime_error("cannot read the token file");
+        std::getline(in, config.token);
+        while (!config.token.empty() && (config.token.back() == '\r' || config.token.back() == ' ')) config.token.pop_back();
+        if (config.token.size() < 16) throw std::runtime_error("the token must have at least 16 characters");
+      } else if (a == "--init") {
+        config.init = true;
+      } else if (a == "--max-body") {
+        config.max_body = std::stoull(value());
+      } else if (a == "--max-upload") {
+        config.max_upload = std::stoull(value());
+      } else if (a == "--threads") {
+        config.threads = std::max(1, std::stoi(value()));
+      } else {
+        throw std::runtime_error("unknown argument '" + a + "'");
+      }
+    }
+    if (config.instance.empty() || config.port < 0 || config.port > 65535)
+      throw std::runtime_error("--instance DIR and --port P are required");
+    if (config.token.empty() && config.host != "127.0.0.1" && config.host != "::1" && config.host != "localhost")
+      throw std::runtime_error("without --token-file the server only binds to loopback (use --host 127.0.0.1)");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lamin-serve: error: %s\n%s", e.what(), kUsage);
+    return 2;
+  }
+  // SIGINT/SIGTERM stop the server cleanly; a signal thread waits for them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  try {
+    Server server(config);
+    g_server = &server;
+    std::thread([set]() mutable {
+      int sig = 0;
+      sigwait(&set, &sig);
+      if (Server* s = g_server.load()) s->stop();
+    }).detach();
+    const int rc = server.run();
+    g_server = nullptr;
+    return rc;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lamin-serve: error: %s\n", e.what());
+    return 1;
+  }
+}
