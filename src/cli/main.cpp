@@ -21,9 +21,10 @@ using nlohmann::json;
 namespace {
 
 const char* kUsage =
-    "usage: lamin [--instance DIR] <command> [options]\n"
+    "usage: lamin [--instance DIR|URL] <command> [options]\n"
     "\n"
-    "LaminDB's registry from the command line. The instance is --instance DIR or $LAMIN_INSTANCE.\n"
+    "LaminDB's registry from the command line. The instance is --instance DIR or $LAMIN_INSTANCE; an\n"
+    "http(s):// URL is a remote instance served by lamin-serve (token from $LAMIN_API_KEY).\n"
     "\n"
     "commands:\n"
     "  init DIR                     create an instance at DIR (DIR/.lamindb/lamin.db)\n"
@@ -37,6 +38,8 @@ const char* kUsage =
     "  features                     list features\n"
     "  hash FILE                    print LaminDB's hash of a file\n"
     "  recover                      complete or remove artifacts left by interrupted writers\n"
+    "  sync [--outbox DIR]          upload what a training run left queued in its outbox\n"
+    "  status [--outbox DIR]        show what is pending in an outbox\n"
     "\n"
     "Run `lamin <command> --help` for a command's options.\n";
 
@@ -58,6 +61,11 @@ const std::map<std::string, std::string> kCommandHelp = {
     {"features", "usage: lamin features [--json]\n\nLists features with their dtypes.\n"},
     {"hash", "usage: lamin hash FILE\n\nPrints LaminDB's hash of FILE (md5 up to 50 MiB, else sha1 of first and last 50 MiB)\n"
              "and its type.\n"},
+    {"sync", "usage: lamin sync [--outbox DIR] [--timeout SECONDS]\n\nUploads the operations queued in the outbox DIR (default\n"
+             "$LAMIN_OUTBOX) to its remote instance, in order, each exactly once (default timeout 300 s). Exit code 1\n"
+             "if something is still pending or was rejected.\n"},
+    {"status", "usage: lamin status [--outbox DIR]\n\nShows how many operations of the outbox DIR (default $LAMIN_OUTBOX) "
+               "are pending,\nuploaded or rejected by the server.\n"},
     {"recover", "usage: lamin recover [--min-age SECONDS]\n\nCompletes or removes artifacts whose storage was interrupted "
                 "(default: older than 3600 s).\n"},
 };
@@ -155,6 +163,17 @@ int run(const std::string& command, const std::vector<std::string>& rest, const 
               << inst->info().storage.uid << ")\n";
     return 0;
   }
+  if (command == "sync" || command == "status") {
+    auto a = parse(rest, {"outbox", "timeout"}, {});
+    std::string dir;
+    if (a.get("outbox")) dir = *a.get("outbox");
+    else if (const char* env = std::getenv("LAMIN_OUTBOX"); env && *env) dir = env;
+    else throw UsageError("--outbox DIR is required (or set LAMIN_OUTBOX)");
+    const auto st = command == "sync" ? lamin::sync_outbox(dir, a.get("timeout") ? std::stod(*a.get("timeout")) : 300.0)
+                                      : lamin::outbox_status(dir);
+    std::cout << lamin::to_string(st) << "\n";
+    return command == "sync" && (st.pending > 0 || st.failed > 0) ? 1 : 0;
+  }
   if (!kCommandHelp.count(command)) throw UsageError("unknown command '" + command + "'");
   lamin::Instance inst = open_instance(instance_dir);
   if (command == "save") {
@@ -229,9 +248,14 @@ int run(const std::string& command, const std::vector<std::string>& rest, const 
     if (fs::is_directory(to)) {
       to /= art.key ? fs::path(*art.key).filename() : fs::path(art.uid + art.suffix);
     }
-    const auto from = inst->storage_path(art);
-    const std::string content = lamin::detail::read_file(from);
-    lamin::detail::atomic_write(to, content);
+    const char* env_instance = std::getenv("LAMIN_INSTANCE");
+    if (lamin::is_remote_url(instance_dir ? *instance_dir : std::string(env_instance ? env_instance : ""))) {
+      lamin::download_file(inst, art, to);  // streamed to a temporary file, renamed into place
+    } else {
+      const auto from = inst->storage_path(art);
+      const std::string content = lamin::detail::read_file(from);
+      lamin::detail::atomic_write(to, content);
+    }
     std::cout << to.string() << "\n";
     return 0;
   }

@@ -59,6 +59,7 @@ class OutboxRegistry : public Registry {
     }
     cv_.notify_all();
     if (uploader_.joinable()) uploader_.join();
+    if (!options_.background) return;  // lamin status / lamin sync report for themselves
     try {
       auto st = status();
       if (st.pending > 0)
