@@ -453,12 +453,8 @@ bool ModelCheckpoint::check_monitor_top_k(const Trainer&, const std::optional<Sc
   const std::int64_t k = options_.save_top_k();
   if (k == -1) return true;
   if (static_cast<std::int64_t>(best_k_models_.size()) < k) return true;
-  double kth = kth_value_;
-  for (const auto& [path, score] : best_k_models_)
-    if (path == kth_best_model_path_) {
-      kth = score;
-      break;
-    }
+  const auto it = best_k_index_.find(kth_best_model_path_);
+  const double kth = it != best_k_index_.end() ? best_k_models_[it->second].second : kth_value_;
   return is_min_mode() ? current->value < kth : current->value > kth;
 }
 
@@ -469,9 +465,11 @@ void ModelCheckpoint::update_best_and_save(Scalar current, Trainer& trainer, con
   std::optional<std::string> del_filepath;
   if (size == k && k > 0) {
     del_filepath = kth_best_model_path_;
-    best_k_models_.erase(std::remove_if(best_k_models_.begin(), best_k_models_.end(),
-                                        [&](const ScoredPath& e) { return e.first == *del_filepath; }),
-                         best_k_models_.end());
+    const auto it = best_k_index_.find(*del_filepath);
+    if (it != best_k_index_.end()) {
+      best_k_models_.erase(best_k_models_.begin() + static_cast<std::ptrdiff_t>(it->second));
+      reindex_best_k_models();
+    }
   }
   // A NaN is kept as the worst possible score (the file name, formatted from the candidates, still says nan).
   if (std::isnan(current.value)) current = Scalar{is_min_mode() ? kInf : -kInf, false};
@@ -480,31 +478,51 @@ void ModelCheckpoint::update_best_and_save(Scalar current, Trainer& trainer, con
 
   current_score_ = current.value;
   integral_scores_ = current.integral;
-  auto existing = std::find_if(best_k_models_.begin(), best_k_models_.end(),
-                               [&](const ScoredPath& e) { return e.first == filepath; });
-  if (existing != best_k_models_.end()) {
-    existing->second = current.value;
-  } else {
+  const auto existing = best_k_index_.find(filepath);
+  const bool appended = existing == best_k_index_.end();
+  if (appended) {
+    best_k_index_.emplace(filepath, best_k_models_.size());
     best_k_models_.emplace_back(filepath, current.value);
+  } else {
+    best_k_models_[existing->second].second = current.value;
   }
 
   const bool min_mode = is_min_mode();
-  // Python's max()/min() over the dict: ties go to the first key in dict order.
-  auto pick = [&](bool want_max) {
-    auto best = best_k_models_.begin();
-    for (auto it = best_k_models_.begin(); it != best_k_models_.end(); ++it) {
-      if (want_max ? it->second > best->second : it->second < best->second) best = it;
+  auto worse = [&](double a, double b) { return min_mode ? a > b : a < b; };
+  const auto kth_it = best_k_index_.find(kth_best_model_path_);
+  const auto best_it = best_k_index_.find(best_model_path_);
+  if (appended && !del_filepath && options_.save_top_k() == -1 && best_k_models_.size() > 1 &&
+      kth_it != best_k_index_.end() && best_it != best_k_index_.end() && kth_it->first != filepath &&
+      best_it->first != filepath) {
+    // save_top_k=-1 keeps every entry: the kth (worst) and best of the others are known, and a new last entry only
+    // replaces them when strictly worse / better (ties stay with the earlier key), as a full scan would decide.
+    const ScoredPath& kth = best_k_models_[kth_it->second];
+    const ScoredPath& best = best_k_models_[best_it->second];
+    const ScoredPath& added = best_k_models_.back();
+    const ScoredPath& new_kth = worse(added.second, kth.second) ? added : kth;
+    const ScoredPath& new_best = worse(best.second, added.second) ? added : best;
+    kth_best_model_path_ = new_kth.first;
+    kth_value_ = new_kth.second;
+    best_model_path_ = new_best.first;
+    best_model_score_ = new_best.second;
+  } else {
+    // Python's max()/min() over the dict: ties go to the first key in dict order.
+    auto pick = [&](bool want_worst) {
+      auto chosen = best_k_models_.begin();
+      for (auto it = best_k_models_.begin(); it != best_k_models_.end(); ++it) {
+        if (want_worst ? worse(it->second, chosen->second) : worse(chosen->second, it->second)) chosen = it;
+      }
+      return chosen;
+    };
+    if (static_cast<std::int64_t>(best_k_models_.size()) == k) {
+      const auto kth = pick(true);
+      kth_best_model_path_ = kth->first;
+      kth_value_ = kth->second;
     }
-    return best;
-  };
-  if (static_cast<std::int64_t>(best_k_models_.size()) == k) {
-    const auto kth = pick(min_mode);
-    kth_best_model_path_ = kth->first;
-    kth_value_ = kth->second;
+    const auto best = pick(false);
+    best_model_path_ = best->first;
+    best_model_score_ = best->second;
   }
-  const auto best = pick(!min_mode);
-  best_model_path_ = best->first;
-  best_model_score_ = best->second;
 
   if (options_.verbose()) {
     const Scalar* epoch = candidates.find("epoch");
@@ -520,6 +538,11 @@ void ModelCheckpoint::update_best_and_save(Scalar current, Trainer& trainer, con
   if (del_filepath && !del_filepath->empty() && _should_remove_checkpoint(trainer, *del_filepath, filepath)) {
     _remove_checkpoint(trainer, *del_filepath);
   }
+}
+
+void ModelCheckpoint::reindex_best_k_models() {
+  best_k_index_.clear();
+  for (std::size_t i = 0; i < best_k_models_.size(); ++i) best_k_index_[best_k_models_[i].first] = i;
 }
 
 void ModelCheckpoint::_save_none_monitor_checkpoint(Trainer& trainer, const MetricMap& candidates) {
@@ -679,6 +702,7 @@ void ModelCheckpoint::load_state_dict(const nlohmann::json& state) {
       }
     }
     integral_scores_ = integral;
+    reindex_best_k_models();
     if (state.contains("last_model_path")) last_model_path_ = state.at("last_model_path");
   } else {
     auto repr = [](const nlohmann::json& v) {

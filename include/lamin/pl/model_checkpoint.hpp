@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -242,6 +243,7 @@ class ModelCheckpoint : public Checkpoint {
                                                     const std::optional<std::string>& del_filepath) const;
   bool is_min_mode() const { return options_.mode() == "min"; }
   nlohmann::json score_json(double value) const;
+  void reindex_best_k_models();
 
   ModelCheckpointOptions options_;
   std::optional<std::string> dirpath_;
@@ -250,6 +252,7 @@ class ModelCheckpoint : public Checkpoint {
 
   std::optional<double> current_score_;
   std::vector<ScoredPath> best_k_models_;
+  std::unordered_map<std::string, std::size_t> best_k_index_;  // path → position in best_k_models_
   std::string kth_best_model_path_;
   double kth_value_;
   std::optional<double> best_model_score_;
