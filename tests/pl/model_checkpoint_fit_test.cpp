@@ -883,3 +883,21 @@ TEST(ModelCheckpointFit, LinkWithoutEpochSaves) {
   ASSERT_TRUE(fs::exists(last));
   EXPECT_FALSE(fs::is_symlink(last));
 }
+
+// Ties with save_top_k=-1 go to the first path in dict order, for the best and for the kth (worst) alike.
+TEST(ModelCheckpointFit, TopKAllTiesGoToTheFirstPath) {
+  for (const char* mode : {"min", "max"}) {
+    Root root;
+    auto cb = std::make_shared<ModelCheckpoint>(
+        ModelCheckpointOptions().dirpath(root / "ckpts").monitor("v").mode(mode).save_top_k(-1).filename("{epoch}"));
+    auto m = std::make_shared<Scripted>();
+    const bool min = std::string(mode) == "min";
+    const std::vector<double> values = min ? std::vector<double>{0.5, 0.5, 0.4, 0.4, 0.6, 0.6}
+                                           : std::vector<double>{0.5, 0.5, 0.6, 0.6, 0.4, 0.4};
+    m->val_logs = [&](Scripted& s) { s.log("v", values[s.trainer().current_epoch()]); };
+    fit(base_options(root, 6).callbacks({cb}), *m, 1, 1);
+    EXPECT_EQ(name_of(cb->best_model_path()), "epoch=2.ckpt") << mode;
+    EXPECT_EQ(name_of(cb->kth_best_model_path()), "epoch=4.ckpt") << mode;
+    EXPECT_EQ(cb->best_k_models().size(), 6u);
+  }
+}
