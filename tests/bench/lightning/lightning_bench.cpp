@@ -1,0 +1,173 @@
+// What ll::Checkpoint adds to a checkpoint save, measured in one run against plain pl::ModelCheckpoint:
+//   1. small model: mean time of a save (file write + registry work) with Checkpoint vs ModelCheckpoint;
+//   2. the same with 1,000 earlier checkpoints under the same key prefix (scored and ranked) vs an empty prefix;
+//   3. optionally a big model (size in MiB as the second argument): the registry's share of the save.
+//
+//   lamin_bench_lightning [epochs=40] [big_model_MiB=0]
+
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "lamin/db.hpp"
+#include "lamin/lightning.hpp"
+#include "lamin/log.hpp"
+#include "lamin/pl/trainer.hpp"
+
+namespace fs = std::filesystem;
+namespace ll = lamin::lightning;
+namespace pl = lamin::pl;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Model : pl::LightningModule {
+  torch::nn::Linear a{nullptr}, b{nullptr};
+  bool improving = true;
+  explicit Model(std::int64_t hidden) {
+    a = register_module("a", torch::nn::Linear(16, hidden));
+    b = register_module("b", torch::nn::Linear(hidden, 1));
+  }
+  torch::Tensor training_step(const pl::Batch& batch, std::int64_t) override {
+    auto loss = torch::mse_loss(b->forward(torch::relu(a->forward(batch.data))), batch.target);
+    // improving: every save is a new best (every earlier rank shifts); else every save is the worst (none shifts).
+    const auto e = static_cast<double>(trainer().current_epoch());
+    log("train_loss", improving ? 1.0 / (e + 2.0) : 2.0 + e * 1e-3);
+    return loss;
+  }
+  pl::OptimizerConfig configure_optimizers() override {
+    return std::make_shared<torch::optim::SGD>(parameters(), torch::optim::SGDOptions(1e-3));
+  }
+};
+
+// Times every save (and eviction) of the wrapped callback.
+template <typename Base>
+struct Timed : Base {
+  using Base::Base;
+  std::vector<double> saves;
+  void _save_checkpoint(pl::Trainer& t, const std::string& f) override {
+    const auto start = Clock::now();
+    Base::_save_checkpoint(t, f);
+    saves.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  }
+};
+
+double mean(const std::vector<double>& v, std::size_t skip = 0) {
+  double s = 0;
+  for (std::size_t i = skip; i < v.size(); ++i) s += v[i];
+  return v.size() > skip ? s / static_cast<double>(v.size() - skip) : 0.0;
+}
+
+pl::TrainerOptions options(const std::string& root, std::int64_t epochs) {
+  return pl::TrainerOptions()
+      .default_root_dir(root)
+      .accelerator("cpu")
+      .enable_progress_bar(false)
+      .logger(false)
+      .num_sanity_val_steps(0)
+      .max_epochs(epochs);
+}
+
+pl::DataLoader data() {
+  torch::manual_seed(0);
+  return pl::DataLoader::from_tensors(torch::randn({8, 16}), torch::randn({8, 1}), 8);
+}
+
+std::vector<double> run_plain(const fs::path& dir, std::int64_t epochs, std::int64_t hidden) {
+  auto cb = std::make_shared<Timed<pl::ModelCheckpoint>>(
+      pl::ModelCheckpointOptions().dirpath((dir / "plain").string()).monitor("train_loss").save_top_k(-1));
+  pl::Trainer trainer(options(dir.string(), epochs).callbacks({cb}));
+  Model m(hidden);
+  trainer.fit(m, data());
+  return cb->saves;
+}
+
+std::vector<double> run_lamin(const fs::path& dir, const lamin::Instance& inst, const std::string& sub,
+                              std::int64_t epochs, std::int64_t hidden, bool improving = true) {
+  auto cb = std::make_shared<Timed<ll::Checkpoint>>(ll::CheckpointOptions()
+                                                        .dirpath((dir / sub).string())
+                                                        .monitor("train_loss")
+                                                        .save_top_k(-1)
+                                                        .instance(inst));
+  pl::Trainer trainer(options(dir.string(), epochs).callbacks({cb}));
+  Model m(hidden);
+  m.improving = improving;
+  trainer.fit(m, data());
+  return cb->saves;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::int64_t epochs = argc > 1 ? std::stoll(argv[1]) : 40;
+  const std::int64_t big_mib = argc > 2 ? std::stoll(argv[2]) : 0;
+  lamin::log::set_level(lamin::log::Level::error);
+  const fs::path dir = fs::temp_directory_path() / ("lamin_bench_lightning_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+
+  // 1. Small model (16 -> 64 -> 1, ~5 KB checkpoints).
+  auto inst = lamin::init(dir / "instance");
+  ll::save_lightning_features(inst);
+  const auto plain = run_plain(dir, epochs, 64);
+  const auto lamin_saves = run_lamin(dir, inst, "lamin", epochs, 64);
+  const double p = mean(plain, 1), l = mean(lamin_saves, 1);
+  std::printf("small model, %lld saves each (first save excluded)\n", static_cast<long long>(epochs));
+  std::printf("  ModelCheckpoint save          : %8.3f ms\n", p);
+  std::printf("  ll::Checkpoint save           : %8.3f ms\n", l);
+  std::printf("  added by ll::Checkpoint       : %8.3f ms per save (%.2fx)\n", l - p, l / p);
+
+  // 2. 1,000 earlier checkpoints under the same prefix, scored and ranked (a shared prefix: no run uid in keys).
+  auto inst2 = lamin::init(dir / "instance2");
+  ll::save_lightning_features(inst2);
+  const std::string prefix = (dir / "shared").string() + "/checkpoints";
+  {
+    auto type = inst2->find_feature(ll::kLightningFeatureType);
+    auto score = *inst2->find_feature("score", *type);
+    auto rank = *inst2->find_feature("model_rank", *type);
+    auto best = *inst2->find_feature("is_best_model", *type);
+    auto last = *inst2->find_feature("is_last_model", *type);
+    const fs::path f = dir / "tiny.ckpt";
+    lamin::Transaction tx(inst2);
+    for (int i = 0; i < 1000; ++i) {
+      std::ofstream(f) << "checkpoint " << i;
+      auto a = inst2->create_artifact(
+          f, lamin::ArtifactOptions(prefix + "/old-" + std::to_string(i) + ".ckpt").kind("model").skip_hash_lookup(true));
+      // Scores 0.6 .. 1.6: all worse than the new run's (<= 0.5), so each new best shifts every rank.
+      inst2->add_values(a, {{score, 0.6 + i / 1000.0}, {rank, i}, {best, i == 0}, {last, i == 999}});
+    }
+    tx.commit();
+  }
+  const auto first = run_lamin(dir, inst2, "first_prefix", epochs, 64);  // empty prefix in the same instance
+  const auto crowded = run_lamin(dir, inst2, "shared", epochs, 64);
+  const double f1 = mean(first, 1), c1 = mean(crowded, 1);
+  std::printf("\n1,000 earlier checkpoints under the prefix (each new save is the best: all ranks shift)\n");
+  std::printf("  save, empty prefix            : %8.3f ms\n", f1);
+  std::printf("  save, 1,000+ earlier          : %8.3f ms  (%.2fx)\n", c1, c1 / f1);
+  // The same, but the new checkpoints are worse than all earlier ones (no rank shifts).
+  const auto worse = run_lamin(dir, inst2, "shared", epochs, 64, /*improving=*/false);
+  const double w1 = mean(worse, 1);
+  std::printf("  save, 1,000+ earlier, no shift: %8.3f ms  (%.2fx)\n", w1, w1 / f1);
+
+  // 3. Optionally a big model.
+  if (big_mib > 0) {
+    const std::int64_t hidden = big_mib * 1024 * 1024 / 4 / 17;
+    auto inst3 = lamin::init(dir / "instance3");
+    ll::save_lightning_features(inst3);
+    const auto bp = run_plain(dir, 3, hidden);
+    const auto bl = run_lamin(dir, inst3, "big", 3, hidden);
+    const double bpm = mean(bp, 1), blm = mean(bl, 1);
+    std::printf("\n%lld MiB model, 3 saves each (first excluded)\n", static_cast<long long>(big_mib));
+    std::printf("  ModelCheckpoint save          : %8.1f ms\n", bpm);
+    std::printf("  ll::Checkpoint save           : %8.1f ms  (+%.1f%%)\n", blm, 100.0 * (blm - bpm) / bpm);
+  }
+  fs::remove_all(dir);
+  return 0;
+}
