@@ -346,7 +346,17 @@ void TrainerCheckpointing::restore_training_state(Trainer& trainer, const Checkp
     epoch_progress.total.completed = epoch_progress.total.processed = epoch_progress.total.ready =
         epoch_progress.total.started;
   } else if (inside_epoch) {
-    start_batch_idx = batch_progress.current.completed;
+    // Saved inside a batch (on_train_batch_end): that batch counts as done, as in Lightning, and the epoch goes on
+    // with the next one.
+    Tracker& bp = batch_progress.current;
+    const std::int64_t interrupted = bp.ready - bp.completed;
+    if (interrupted > 0) {
+      trainer.batches_that_stepped_ += interrupted;
+      bp.completed = bp.processed = bp.started = bp.ready;
+      Tracker& bt = batch_progress.total;
+      bt.completed = bt.processed = bt.started = bt.ready;
+    }
+    start_batch_idx = bp.completed;
     ep.ready = ep.started = ep.completed;
     epoch_progress.total.ready = epoch_progress.total.started = epoch_progress.total.completed;
     if (start_batch_idx > 0) {
