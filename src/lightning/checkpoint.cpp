@@ -340,16 +340,20 @@ std::optional<std::string> Checkpoint::run_uid() const {
 }
 
 std::string Checkpoint::base_prefix_for(const pl::Trainer& trainer) const {
+  return base_prefix_of(trainer.loggers().empty() ? nullptr : trainer.loggers().front(), trainer.default_root_dir());
+}
+
+std::string Checkpoint::base_prefix_of(const std::shared_ptr<pl::Logger>& logger,
+                                       const std::string& default_root_dir) const {
   const std::optional<std::string> uid = run_uid();
   const auto& dirpath = options_.dirpath();
   if (dirpath && !dirpath->empty()) {
     const std::string p = rstrip_slash(*dirpath);
     return uid ? p + "/" + *uid : p;
   }
-  if (!trainer.loggers().empty()) {
-    const auto& logger = trainer.loggers().front();
+  if (logger) {
     std::string save_dir = logger->save_dir().value_or("");
-    if (save_dir.empty()) save_dir = trainer.default_root_dir();
+    if (save_dir.empty()) save_dir = default_root_dir;
     const std::string name = rstrip_slash(logger->name());
     const std::string version = uid ? *uid : pl::version_folder_name(logger->version());
     return path_name(save_dir) + "/" + name + "/" + rstrip_slash(version);
@@ -358,13 +362,13 @@ std::string Checkpoint::base_prefix_for(const pl::Trainer& trainer) const {
 }
 
 std::string Checkpoint::base_prefix() const {
-  if (!trainer_) throw Error("base_prefix is only available after setup()");
-  return base_prefix_for(*trainer_);
+  if (!set_up_) throw Error("base_prefix is only available after setup()");
+  return base_prefix_of(logger_, default_root_dir_);
 }
 
 std::string Checkpoint::checkpoint_key_prefix() const {
-  if (!trainer_) throw Error("checkpoint_key_prefix is only available after setup()");
-  const std::string base = base_prefix_for(*trainer_);
+  if (!set_up_) throw Error("checkpoint_key_prefix is only available after setup()");
+  const std::string base = base_prefix_of(logger_, default_root_dir_);
   return base.empty() ? "checkpoints" : base + "/checkpoints";
 }
 
@@ -392,7 +396,10 @@ static std::optional<lamin::Run> run_in(const lamin::Instance& instance) {
 
 void Checkpoint::setup(pl::Trainer& trainer, pl::LightningModule& module, const std::string& stage) {
   pl::ModelCheckpoint::setup(trainer, module, stage);
-  trainer_ = &trainer;
+  // What the key properties need, kept beyond the trainer's lifetime (the logger's version is still read live).
+  logger_ = trainer.loggers().empty() ? nullptr : trainer.loggers().front();
+  default_root_dir_ = trainer.default_root_dir();
+  set_up_ = true;
   if (pl::is_enabled(save_last())) {
     log::warn("save_last is not necessary with Lamin: every checkpoint is an artifact and the latest one has "
               "is_last_model=True. Consider save_last=False.");

@@ -385,14 +385,13 @@ TEST_F(LightningTest, SaveLightningFeaturesCreatesTheTypeAndFourteenFeatures) {
   const auto again = ll::save_lightning_features(instance);
   ASSERT_EQ(first.size(), 14u);
   for (std::size_t i = 0; i < first.size(); ++i) EXPECT_EQ(first[i].id, again[i].id);
-  const auto type = instance->find_feature(ll::kLightningFeatureType);
-  ASSERT_TRUE(type);
-  EXPECT_TRUE(type->is_type);
-  EXPECT_EQ(type->dtype.value_or(""), "__lamindb_lightning__");
-  EXPECT_EQ(type->description.value_or(""), "Auto-generated features tracking lightning parameters & metrics");
+  const auto type = lightning_type();
+  EXPECT_TRUE(type.is_type);
+  EXPECT_EQ(type.dtype.value_or(""), "__lamindb_lightning__");
+  EXPECT_EQ(type.description.value_or(""), "Auto-generated features tracking lightning parameters & metrics");
   std::map<std::string, std::string> dtypes;
   for (const auto& f : first) {
-    EXPECT_EQ(f.type_id, type->id);
+    EXPECT_EQ(f.type_id, type.id);
     dtypes[f.name] = f.dtype.value_or("");
   }
   EXPECT_EQ(dtypes["score"], "float");

@@ -109,9 +109,16 @@ class LightningTest : public ::testing::Test {
   std::vector<lamin::Artifact> checkpoints_under(const std::string& prefix) const {
     return instance->artifacts().key_startswith(prefix + "/").kind("model").all();
   }
+  /// The `lamindb.lightning` feature type (find_feature skips types, so from the list).
+  lamin::Feature lightning_type() const {
+    for (const auto& f : instance->features())
+      if (f.is_type && f.name == ll::kLightningFeatureType) return f;
+    throw lamin::NotFoundError("no lamindb.lightning feature type");
+  }
   lamin::Feature lightning_feature(const std::string& name) const {
-    auto type = instance->find_feature(ll::kLightningFeatureType);
-    return *instance->find_feature(name, *type);
+    auto f = instance->find_feature(name, lightning_type());
+    if (!f) throw lamin::NotFoundError("no lamindb.lightning feature " + name);
+    return *f;
   }
 
   std::unique_ptr<TempDir> tmp;

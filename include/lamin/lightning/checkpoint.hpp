@@ -34,6 +34,7 @@
 #include "lamin/db/instance.hpp"
 #include "lamin/lightning/events.hpp"
 #include "lamin/lightning/publisher.hpp"
+#include "lamin/pl/logger.hpp"
 #include "lamin/pl/model_checkpoint.hpp"
 
 namespace lamin::lightning {
@@ -170,7 +171,8 @@ class Checkpoint : public ArtifactPublishingModelCheckpoint {
   const nlohmann::json& run_features() const { return run_features_; }
   const nlohmann::json& artifact_features() const { return artifact_features_; }
 
-  /// The key base for the trainer seen at setup, computed now (the run uid and logger version are read live).
+  /// The key base for the trainer seen at setup (its first logger and default_root_dir, kept after the trainer is
+  /// gone), computed now: the run uid and the logger version are read live, so read it before lamin::finish().
   /// Throws lamin::Error ("base_prefix is only available after setup()") before setup.
   std::string base_prefix() const;
   /// `base_prefix() + "/checkpoints"`, or "checkpoints" when the base is empty.
@@ -217,12 +219,15 @@ class Checkpoint : public ArtifactPublishingModelCheckpoint {
  private:
   struct Annotator;
   std::string base_prefix_for(const pl::Trainer& trainer) const;
+  std::string base_prefix_of(const std::shared_ptr<pl::Logger>& logger, const std::string& default_root_dir) const;
   std::optional<std::string> run_uid() const;
 
   CheckpointOptions options_;
   nlohmann::json run_features_ = nlohmann::json::object();
   nlohmann::json artifact_features_ = nlohmann::json::object();
-  pl::Trainer* trainer_ = nullptr;
+  bool set_up_ = false;
+  std::shared_ptr<pl::Logger> logger_;  // the first logger seen at setup
+  std::string default_root_dir_;
   mutable lamin::Instance instance_;
   std::shared_ptr<ArtifactPublisher> publisher_;
   std::shared_ptr<Annotator> annotator_;

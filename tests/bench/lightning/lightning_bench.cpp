@@ -129,11 +129,11 @@ int main(int argc, char** argv) {
   ll::save_lightning_features(inst2);
   const std::string prefix = (dir / "shared").string() + "/checkpoints";
   {
-    auto type = inst2->find_feature(ll::kLightningFeatureType);
-    auto score = *inst2->find_feature("score", *type);
-    auto rank = *inst2->find_feature("model_rank", *type);
-    auto best = *inst2->find_feature("is_best_model", *type);
-    auto last = *inst2->find_feature("is_last_model", *type);
+    const auto features = ll::save_lightning_features(inst2);  // in lightning_feature_specs() order
+    const auto& best = features[0];
+    const auto& last = features[1];
+    const auto& score = features[2];
+    const auto& rank = features[3];
     const fs::path f = dir / "tiny.ckpt";
     lamin::Transaction tx(inst2);
     for (int i = 0; i < 1000; ++i) {
