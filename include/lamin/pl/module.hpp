@@ -111,13 +111,19 @@ class LightningModule : public torch::nn::Module {
   void load_weights_from_checkpoint(const std::string& path, torch::Device device = torch::kCPU);
 
   /// Lightning's `load_from_checkpoint`: builds an `M` from the saved hyperparameters (with `M(hparams)` if that
-  /// constructor exists, else `M()`), loads the weights and moves it to `device`, in eval mode.
+  /// constructor exists and the file has hyperparameters, else `M()`), loads the weights and moves it to `device`,
+  /// in eval mode.
   template <typename M>
   static std::shared_ptr<M> load_from_checkpoint(const std::string& path, torch::Device device = torch::kCPU) {
     static_assert(std::is_base_of_v<LightningModule, M>, "M must derive from lamin::pl::LightningModule");
     std::shared_ptr<M> module;
     if constexpr (std::is_constructible_v<M, const nlohmann::json&>) {
-      module = std::make_shared<M>(read_checkpoint_hparams(path));
+      nlohmann::json hparams = read_checkpoint_hparams(path);
+      if constexpr (std::is_default_constructible_v<M>) {
+        module = hparams.is_null() ? std::make_shared<M>() : std::make_shared<M>(hparams);
+      } else {
+        module = std::make_shared<M>(hparams.is_null() ? nlohmann::json::object() : hparams);
+      }
     } else {
       module = std::make_shared<M>();
     }
