@@ -1,6 +1,8 @@
 // The durable outbox: a local lamin-cpp instance plus a queue table, uploaded in order by a background thread.
 #include "lamin/db/outbox.hpp"
 
+#include "core/python_format.hpp"
+
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -591,7 +593,7 @@ OutboxStatus flush(const Instance& instance, double timeout_s) {
   auto st = outbox->flush(timeout_s);
   if (st.pending > 0) {
     log::warn("lamin: " + std::to_string(st.pending) + " registry operations could not be uploaded within " +
-              std::to_string(static_cast<int>(timeout_s)) + " s" +
+              detail::python_repr(timeout_s) + " s" +
               (st.last_error.empty() ? std::string() : " (" + st.last_error + ")") +
               "; they stay queued in " + st.dir.string() + ": run `lamin sync --outbox " + st.dir.string() + "`");
   }

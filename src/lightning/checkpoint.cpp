@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "lamin/db/key.hpp"
+#include "lamin/db/outbox.hpp"
 #include "lamin/db/query.hpp"
 #include "lamin/db/track.hpp"
 #include "lamin/error.hpp"
@@ -392,6 +393,13 @@ static std::optional<lamin::Run> run_in(const lamin::Instance& instance) {
   auto ctx = lamin::context().instance();
   if (!ctx || ctx->info().root != instance->info().root) return std::nullopt;
   return run;
+}
+
+void Checkpoint::on_fit_end(pl::Trainer& trainer, pl::LightningModule& module) {
+  ArtifactPublishingModelCheckpoint::on_fit_end(trainer, module);
+  if (!trainer.is_global_zero()) return;
+  // A no-op for embedded and direct remote instances; for an outbox, a bounded wait with a clear warning.
+  lamin::flush(instance(), options_.upload_timeout_s());
 }
 
 void Checkpoint::setup(pl::Trainer& trainer, pl::LightningModule& module, const std::string& stage) {

@@ -133,6 +133,9 @@ struct CheckpointOptions {
   LAMIN_ARG(std::vector<std::shared_ptr<ArtifactObserver>>, artifact_observers) = {};
   /// The instance to write to; default: the current run's, else lamin::connect()'s default (resolved at setup).
   LAMIN_ARG(lamin::Instance, instance) = {};
+  /// At the end of fit, how long to wait for a buffered remote instance (lamin::connect_buffered) to upload what is
+  /// queued; what remains stays in the outbox for `lamin sync`, with a warning saying so.
+  LAMIN_ARG(double, upload_timeout_s) = 30.0;
 
  public:
   CheckpointOptions& save_last(bool enabled) {
@@ -204,6 +207,8 @@ class Checkpoint : public ArtifactPublishingModelCheckpoint {
   /// first."), adds the run features to the current run, and finds the `lamindb.lightning` features and the
   /// hyperparameters that have a feature of the same name. One feature query.
   void setup(pl::Trainer& trainer, pl::LightningModule& module, const std::string& stage) override;
+  /// Waits (bounded by `upload_timeout_s`) for a buffered remote instance to upload this fit's records.
+  void on_fit_end(pl::Trainer& trainer, pl::LightningModule& module) override;
   /// Validates the key and every value first (a bad key, a wrong dtype or a non-finite score throws before the file
   /// is written), writes the file, then registers it as described at the class.
   void _save_checkpoint(pl::Trainer& trainer, const std::string& filepath) override;
