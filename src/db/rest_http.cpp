@@ -101,13 +101,51 @@ HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 template <typename Setup>
 std::string HttpClient::perform(const std::string& method, const std::string& path, Setup&& setup, bool transfer) {
   std::lock_guard<std::mutex> lock(mutex_);
+  return perform_locked(method, path, setup, transfer, true);
+}
+
+std::string HttpClient::bearer_locked() {
+  if (options_.token.empty() || raw_key_) return options_.token;
+  if (access_token_.empty()) {
+    // LaminHub's exchange: the API key for an access token, sent on every later call
+    const std::string payload = nlohmann::json{{"api_key", options_.token}}.dump();
+    std::string text;
+    try {
+      text = perform_locked(
+          "POST", "/api/account/jwt",
+          [&](CURL* c, curl_slist*& headers, Sink&, curl_mime*&) {
+            headers = curl_slist_append(headers, "Content-Type: application/json");
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload.c_str());
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
+          },
+          false, false);
+    } catch (const NotFoundError&) {
+      raw_key_ = true;  // a server without the exchange takes the API key itself
+      return options_.token;
+    }
+    const auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded())
+      throw NetworkError("lamin: " + base_url_ + "/api/account/jwt: the server's answer is not JSON: " + excerpt(text));
+    if (!j.is_object() || !j.contains("accessToken") || !j["accessToken"].is_string() ||
+        j["accessToken"].get_ref<const std::string&>().empty())
+      throw NetworkError("lamin: " + base_url_ + "/api/account/jwt did not answer with an access token");
+    access_token_ = j["accessToken"].get<std::string>();
+  }
+  return access_token_;
+}
+
+template <typename Setup>
+std::string HttpClient::perform_locked(const std::string& method, const std::string& path, Setup&& setup,
+                                       bool transfer, bool auth) {
   CURL* c = static_cast<CURL*>(curl_);
+  bool refreshed = false;
   const auto start = std::chrono::steady_clock::now();
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::string last_error;
   const std::string url = base_url_ + path;
   const int attempts = std::max(1, options_.max_attempts);
   for (int attempt = 1;; ++attempt) {
+    const std::string bearer = auth ? bearer_locked() : std::string();
     curl_easy_reset(c);  // keeps the connection cache: the next request reuses the open connection
     std::string text;
     Sink sink{&text, nullptr};
@@ -130,7 +168,7 @@ std::string HttpClient::perform(const std::string& method, const std::string& pa
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
     curl_slist* headers = nullptr;
     headers = curl_slist_append(headers, "Accept: application/json");
-    if (!options_.token.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + options_.token).c_str());
+    if (!bearer.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + bearer).c_str());
     curl_mime* mime = nullptr;
     setup(c, headers, sink, mime);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -164,6 +202,11 @@ std::string HttpClient::perform(const std::string& method, const std::string& pa
       } catch (...) {
         if (!text.empty()) last_error += ": " + excerpt(text);
       }
+    } else if ((status == 401 || status == 403) && auth && !access_token_.empty() && !refreshed) {
+      refreshed = true;  // the access token expired or was revoked: exchange the API key again, once
+      access_token_.clear();
+      --attempt;
+      continue;
     } else if (status >= 400) {
       nlohmann::json j;
       try {

@@ -1,7 +1,8 @@
 #pragma once
 // HttpClient: JSON calls, streamed multipart uploads and downloads over one reused libcurl handle, with bearer
-// auth, TLS verification, timeouts and retries (exponential backoff with full jitter) on connection errors, 408,
-// 429 and 5xx. Private to lamin-cpp.
+// auth (the API key exchanged for an access token on first use, exchanged again once on a 401/403), TLS
+// verification, timeouts and retries (exponential backoff with full jitter) on connection errors, 408, 429 and
+// 5xx. Private to lamin-cpp.
 
 #include <filesystem>
 #include <mutex>
@@ -35,14 +36,21 @@ class HttpClient {
   const RestOptions& options() const { return options_; }
 
  private:
-  struct Attempt;
   template <typename Setup>
   std::string perform(const std::string& method, const std::string& path, Setup&& setup, bool transfer);
+  template <typename Setup>
+  std::string perform_locked(const std::string& method, const std::string& path, Setup&& setup, bool transfer,
+                             bool auth);
+  /// The bearer to send: the access token (exchanged for the API key on first use), or the API key itself where
+  /// the server has no exchange. REQUIRES: mutex_ held.
+  std::string bearer_locked();
 
   std::string base_url_;
   RestOptions options_;
   void* curl_ = nullptr;  // CURL*
   std::mutex mutex_;
+  std::string access_token_;  // never logged
+  bool raw_key_ = false;
 };
 
 }  // namespace lamin::rest

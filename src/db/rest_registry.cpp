@@ -1,5 +1,9 @@
 #include "rest_registry.hpp"
 
+#include <algorithm>
+#include <set>
+
+#include "lamin/db/value.hpp"
 #include "lamin/db/track.hpp"
 #include "lamin/db/uid.hpp"
 #include "lamin/error.hpp"
@@ -20,6 +24,11 @@ json single(const json& answer) {
   }
   if (answer.is_object()) return answer;
   throw NetworkError("lamin: unexpected answer from the server");
+}
+std::string python_list_repr(const std::vector<std::string>& names) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < names.size(); ++i) out += (i ? ", '" : "'") + names[i] + "'";
+  return out + "]";
 }
 json record_or_null(const json& answer) {
   if (!answer.is_object() || !answer.contains("record")) throw NetworkError("lamin: unexpected answer from the server");
@@ -155,18 +164,124 @@ std::optional<Feature> RestRegistry::find_feature(const std::string& name, const
 json RestRegistry::values_call(const std::string& op, json body, bool write) {
   return http_.call("POST", p("/values/" + op), &body, write ? key() : std::string());
 }
+
+std::vector<RestRegistry::Resolved> RestRegistry::resolve_features(const std::vector<FeatureRef>& refs) {
+  std::vector<Resolved> out;
+  for (std::size_t start = 0; start < refs.size(); start += kMaxRecords) {
+    json body = {{"refs", json::array()}};
+    for (std::size_t i = start; i < std::min(refs.size(), start + kMaxRecords); ++i)
+      body["refs"].push_back(to_json(refs[i]));
+    const json answer = http_.call("POST", p("/modules/core/feature/find"), &body);
+    if (!answer.is_object() || !answer.contains("results") || answer["results"].size() != body["refs"].size())
+      throw NetworkError("lamin: unexpected answer from the server");
+    for (const auto& r : answer["results"]) {
+      Resolved item;
+      if (r.contains("error")) {
+        item.error_kind = r["error"].value("kind", "error");
+        item.error = r["error"].value("message", "");
+      } else if (!r.at("record").is_null()) {
+        item.feature = feature_from_json(r["record"]);
+      }
+      out.push_back(std::move(item));
+    }
+  }
+  return out;
+}
+
+json RestRegistry::query_all(const std::string& model, const json& body) {
+  json out = json::array();
+  for (std::int64_t offset = 0;; offset += kMaxRecords) {
+    const json page = http_.call("POST", p("/modules/core/" + model + "?limit=" + std::to_string(kMaxRecords) +
+                                           "&offset=" + std::to_string(offset)), &body);
+    if (!page.is_array()) throw NetworkError("lamin: unexpected answer from the server");
+    for (const auto& row : page) out.push_back(row);
+    if (page.size() < kMaxRecords) return out;
+  }
+}
+
 void RestRegistry::add_values_by_id(const std::string& host, std::int64_t id, const FeatureValues& values) {
-  values_call("add", {{"host", host}, {"id", id}, {"values", to_json(values)}}, true);
+  key();  // upserts are idempotent by themselves: a replay finds its rows and changes nothing
+  // Resolve and validate every key and value before writing, as the SQLite backend does (same errors, same order).
+  std::vector<FeatureRef> refs;
+  for (const auto& item : values) refs.push_back(item.first);
+  const auto features = resolve_features(refs);
+  std::vector<std::string> unknown;
+  json rows = json::array();  // lamindb_jsonvalue records: the JSON text and hash computed here
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const json& value = values[i].second;
+    if (features[i].error) throw_kind(features[i].error_kind, *features[i].error);
+    const auto& feature = features[i].feature;
+    if (!feature) {
+      unknown.push_back(refs[i].name());
+      continue;
+    }
+    if (value.is_null()) continue;
+    validate_feature_value(*feature, value);
+    rows.push_back({{"feature_id", feature->id}, {"value", json::parse(python_json_dumps(value))},
+                    {"hash", json_value_hash(value)}});
+  }
+  if (!unknown.empty()) throw ValidationError("These keys could not be validated: " + python_list_repr(unknown));
+  if (rows.empty()) return;
+  const auto run_id = detail::current_run_id(this);
+  for (std::size_t start = 0; start < rows.size(); start += kMaxRecords) {
+    json chunk(rows.begin() + static_cast<std::ptrdiff_t>(start),
+               rows.begin() + static_cast<std::ptrdiff_t>(std::min(rows.size(), start + kMaxRecords)));
+    const json stored = http_.call(
+        "PUT", p("/modules/core/jsonvalue/upsert?conflict_columns=feature_id&conflict_columns=hash"), &chunk);
+    if (!stored.is_array() || stored.size() != chunk.size())
+      throw NetworkError("lamin: unexpected answer from the server");
+    json links = json::array();
+    for (const auto& row : stored) {
+      json link = {{host + "_id", id}, {"jsonvalue_id", row.at("id")}};
+      if (host == "artifact" && run_id) link["run_id"] = *run_id;
+      links.push_back(std::move(link));
+    }
+    http_.call("PUT", p("/modules/core/" + host + "jsonvalue/upsert?conflict_columns=" + host +
+                        "_id&conflict_columns=jsonvalue_id"), &links);
+  }
 }
 void RestRegistry::add_values(const Artifact& artifact, const FeatureValues& values) {
   add_values_by_id("artifact", artifact.id, values);
 }
 void RestRegistry::add_values(const Run& run, const FeatureValues& values) { add_values_by_id("run", run.id, values); }
+
 std::int64_t RestRegistry::remove_values_by_id(const std::string& host, std::int64_t id, const FeatureRef& feature,
                                                const std::optional<json>& value) {
-  json body = {{"host", host}, {"id", id}, {"feature", to_json(feature)}};
-  if (value) body["value"] = *value;
-  return values_call("remove", body, true).at("count").get<std::int64_t>();
+  const bool replay = !next_key_.empty();  // the outbox's key: a replay must reach the server's record of it
+  std::string k = key();
+  const auto resolved = resolve_features({feature});
+  if (resolved[0].error) throw_kind(resolved[0].error_kind, *resolved[0].error);
+  if (!resolved[0].feature) throw ValidationError("These keys could not be validated: ['" + feature.name() + "']");
+  const Feature& f = *resolved[0].feature;
+  // The host's links, then those of its values that belong to the feature (and have the value's hash); the links
+  // go, the shared JsonValue rows stay, as in LaminDB.
+  const json links = query_all(host + "jsonvalue", {{"select", {"id", "jsonvalue_id"}},
+                                                    {"filter", {{host + "_id", {{"eq", id}}}}}});
+  std::set<std::int64_t> matching;
+  for (std::size_t start = 0; start < links.size(); start += kMaxRecords) {
+    json ids = json::array();
+    for (std::size_t i = start; i < std::min(links.size(), start + kMaxRecords); ++i)
+      ids.push_back(links[i].at("jsonvalue_id"));
+    json filter = {{"and", {{{"id", {{"in", ids}}}}, {{"feature_id", {{"eq", f.id}}}}}}};
+    if (value) filter["and"].push_back({{"hash", {{"eq", json_value_hash(*value)}}}});
+    for (const auto& row : query_all("jsonvalue", {{"select", {"id"}}, {"filter", filter}}))
+      matching.insert(row.at("id").get<std::int64_t>());
+  }
+  json doomed = json::array();
+  for (const auto& link : links)
+    if (matching.count(link.at("jsonvalue_id").get<std::int64_t>())) doomed.push_back({{"id", link.at("id")}});
+  std::int64_t n = 0;
+  for (std::size_t start = 0; start < doomed.size() || (start == 0 && replay); start += kMaxRecords) {
+    const auto end = std::min(doomed.size(), start + kMaxRecords);
+    json body = {{"records", json(doomed.begin() + static_cast<std::ptrdiff_t>(start),
+                                  doomed.begin() + static_cast<std::ptrdiff_t>(end))}};
+    // the key makes a replayed delete answer with the count it removed the first time
+    n += http_.call("POST", p("/modules/core/" + host + "jsonvalue/batch-delete"), &body, k)
+             .at("deleted_count").get<std::int64_t>();
+    k.clear();
+  }
+  if (n == 0) log::warn("no value of feature '" + f.name + "' to remove");
+  return n;
 }
 std::int64_t RestRegistry::remove_values(const Artifact& artifact, const FeatureRef& feature,
                                          const std::optional<json>& value) {

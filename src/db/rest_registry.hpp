@@ -70,7 +70,10 @@ class RestRegistry : public Registry {
   void set_next_key(std::string key) { next_key_ = std::move(key); }
   /// Artifact upload with explicit options JSON (`run_id` already resolved), for the outbox.
   Artifact upload(const std::filesystem::path& file, const nlohmann::json& kwargs);
-  /// Adds values by host kind ("artifact"/"run") and id, for the outbox.
+  /// Adds values by host kind ("artifact"/"run") and id, for the outbox: the JsonValue rows (JSON text and hash
+  /// computed here, as the SQLite backend computes them) are upserted on (feature_id, hash), then the link rows on
+  /// (host_id, jsonvalue_id), so a replay changes nothing. Removing deletes the matching link rows in one
+  /// batch-delete under the idempotency key, so a replay answers the count of the first; JsonValue rows stay.
   void add_values_by_id(const std::string& host, std::int64_t id, const FeatureValues& values);
   std::int64_t remove_values_by_id(const std::string& host, std::int64_t id, const FeatureRef& feature,
                                    const std::optional<nlohmann::json>& value);
@@ -84,6 +87,18 @@ class RestRegistry : public Registry {
   std::string key();
   std::string p(const std::string& rest) const { return prefix_ + rest; }
   nlohmann::json values_call(const std::string& op, nlohmann::json body, bool write);
+  /// A feature reference resolved on the server: the feature, none (unknown), or the error it gets alone
+  /// (an ambiguous name), to be thrown where the SQLite backend would throw it.
+  struct Resolved {
+    std::optional<Feature> feature;
+    std::optional<std::string> error;
+    std::string error_kind;
+  };
+  std::vector<Resolved> resolve_features(const std::vector<FeatureRef>& refs);
+  /// All rows of a generic query on `model` (LaminHub's `POST .../modules/core/{model}`), page by page.
+  nlohmann::json query_all(const std::string& model, const nlohmann::json& body);
+
+  static constexpr std::size_t kMaxRecords = 1000;  // rows per generic call (lamin-serve's limit)
   std::map<std::int64_t, nlohmann::json> values_of(const std::string& host, const std::vector<std::int64_t>& ids);
 
   HttpClient http_;

@@ -2,30 +2,43 @@
 // its storage folder.
 //
 //   lamin-serve --instance DIR --port P [--host 127.0.0.1] [--token-file F] [--init]
+//               [--token-lifetime SECONDS] [--jwt-secret-file S]
 //               [--max-body BYTES] [--max-upload BYTES] [--threads N]
 //
-// Every request but GET /health needs `Authorization: Bearer <token>` (the first line of F) when a token file is
-// given. Bodies are parsed strictly; every error is a JSON object `{"error": {"kind", "message"}}` with a 4xx
-// status (5xx only for failures of the server itself). Writes with an `Idempotency-Key` header are recorded with
-// their answer in the same SQLite transaction, so a retried write is answered from the record and never applied
-// twice. Registry calls are serialised by one mutex (SQLite has one writer anyway); uploads stream to a temporary
-// file under `<root>/.lamindb/.uploads/` outside the lock.
+// Authentication (LaminHub's): the API keys are the non-empty lines of F. `POST /api/account/jwt` with
+// `{"api_key": K}` exchanges a key for `{"accessToken": <jwt>}`, an HS256 JWT valid for --token-lifetime seconds
+// (default 3600) signed with a secret drawn at start (or read from S, so tokens outlive a restart). Every other
+// request but GET /health needs `Authorization: Bearer <jwt>`, or, for simple clients, the API key itself; a token
+// with a bad signature or past its expiry is answered 401.
+//
+// Routes: the instance's settings; features, transforms, runs, artifacts (upload, download, query, delete) and run
+// inputs in LaminHub's shapes; LaminHub's generic upsert / query / batch-delete for feature values and their links
+// (tables.hpp); and value reads. Bodies are parsed strictly; every error is a JSON object
+// `{"error": {"kind", "message"}}` with a 4xx status (5xx only for failures of the server itself). Writes with an
+// `Idempotency-Key` header are recorded with their answer in the same SQLite transaction, so a retried write is
+// answered from the record and never applied twice. Registry calls are serialised by one mutex (SQLite has one
+// writer anyway); uploads stream to a temporary file under `<root>/.lamindb/.uploads/` outside the lock.
 
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <httplib.h>
 #include <openssl/crypto.h>
@@ -35,6 +48,8 @@
 #include "lamin/db.hpp"
 #include "lamin/db/uid.hpp"
 #include "lamin/error.hpp"
+#include "jwt.hpp"
+#include "tables.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -46,22 +61,23 @@ struct Config {
   fs::path instance;
   std::string host = "127.0.0.1";
   int port = -1;
-  std::string token;  // empty: no authentication (then only loopback binding is allowed)
+  std::vector<std::string> api_keys;  // empty: no authentication (then only loopback binding is allowed)
+  std::string jwt_secret;             // empty: a random one
+  std::chrono::seconds token_lifetime{3600};
   bool init = false;
   std::size_t max_body = 1u << 20;                 // JSON bodies
   std::size_t max_upload = std::size_t(64) << 30;  // multipart uploads
   int threads = 16;
 };
 
-struct HttpError : std::runtime_error {
-  HttpError(int s, std::string k, const std::string& m) : std::runtime_error(m), status(s), kind(std::move(k)) {}
-  int status;
-  std::string kind;
-};
+using lamin::serve::HttpError;
 
 class Server {
  public:
-  explicit Server(Config config) : config_(std::move(config)) {
+  explicit Server(Config config)
+      : config_(std::move(config)),
+        tokens_(config_.jwt_secret.empty() ? lamin::serve::TokenIssuer::random_secret() : config_.jwt_secret,
+                config_.token_lifetime) {
     registry_ = lamin::detail::SqliteRegistry::open(config_.instance, config_.init);
     root_ = fs::weakly_canonical(registry_->info().root);
     uploads_ = root_ / ".lamindb" / ".uploads";
@@ -70,6 +86,7 @@ class Server {
         "CREATE TABLE IF NOT EXISTS lamin_serve_request (key TEXT PRIMARY KEY NOT NULL, status INTEGER NOT NULL, "
         "response TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)");
     iid_ = registry_->info().storage.instance_uid;
+    tables_ = std::make_unique<lamin::serve::Tables>(registry_->database(), registry_->info().user.id);
     routes();
   }
 
@@ -102,17 +119,52 @@ class Server {
     send_json(res, status, rest::error_body(kind, message));
   }
 
+  /// The index of the API key `candidate` is, compared in constant time; -1 if none.
+  int api_key_index(const std::string& candidate) const {
+    int found = -1;
+    for (std::size_t i = 0; i < config_.api_keys.size(); ++i) {
+      const std::string& k = config_.api_keys[i];
+      if (candidate.size() == k.size() && CRYPTO_memcmp(candidate.data(), k.data(), k.size()) == 0)
+        found = static_cast<int>(i);
+    }
+    return found;
+  }
+
   bool authorized(const httplib::Request& req, httplib::Response& res) const {
-    if (config_.token.empty()) return true;
+    if (config_.api_keys.empty()) return true;
     const std::string h = req.get_header_value("Authorization");
     const std::string prefix = "Bearer ";
-    bool ok = h.size() == prefix.size() + config_.token.size() && h.compare(0, prefix.size(), prefix) == 0 &&
-              CRYPTO_memcmp(h.data() + prefix.size(), config_.token.data(), config_.token.size()) == 0;
-    if (!ok) {
-      res.set_header("WWW-Authenticate", "Bearer");
-      send_error(res, 401, "unauthorized", h.empty() ? "missing bearer token" : "invalid bearer token");
+    std::string message = h.empty() ? "missing bearer token" : "invalid bearer token";
+    if (h.size() > prefix.size() && h.compare(0, prefix.size(), prefix) == 0) {
+      const std::string bearer = h.substr(prefix.size());
+      if (api_key_index(bearer) >= 0) return true;
+      switch (tokens_.verify(bearer)) {
+        case lamin::serve::TokenIssuer::Check::valid: return true;
+        case lamin::serve::TokenIssuer::Check::expired: message = "token expired"; break;
+        case lamin::serve::TokenIssuer::Check::bad_signature: message = "invalid token signature"; break;
+        case lamin::serve::TokenIssuer::Check::malformed: break;
+      }
     }
-    return ok;
+    res.set_header("WWW-Authenticate", "Bearer");
+    send_error(res, 401, "unauthorized", message);
+    return false;
+  }
+
+  /// LaminHub's `POST /api/account/jwt`: an API key for an access token.
+  void exchange(const httplib::Request& req, httplib::Response& res) const {
+    const json body = json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("api_key") || !body["api_key"].is_string() || body.size() != 1) {
+      send_error(res, 422, "validation", "the body must be {\"api_key\": \"...\"}");
+      return;
+    }
+    const int index = api_key_index(body["api_key"].get<std::string>());
+    if (config_.api_keys.empty()) {
+      send_error(res, 404, "not_found", "this server takes no API keys");
+    } else if (index < 0) {
+      send_error(res, 401, "unauthorized", "invalid API key");
+    } else {
+      send_json(res, 200, {{"accessToken", tokens_.issue("api-key-" + std::to_string(index))}});
+    }
   }
 
   void check_instance(const std::string& iid) const {
@@ -125,6 +177,18 @@ class Server {
     static const std::regex ok("[A-Za-z0-9_-]{8,64}");
     if (!std::regex_match(k, ok)) throw HttpError(400, "validation", "invalid Idempotency-Key header");
     return k;
+  }
+
+  /// A non-negative integer query parameter (`fallback` when absent), at most `max`.
+  static std::int64_t count_param(const httplib::Request& req, const char* name, std::int64_t fallback,
+                                  std::int64_t max) {
+    if (!req.has_param(name)) return fallback;
+    const std::string v = req.get_param_value(name);
+    static const std::regex digits("[0-9]{1,18}");
+    if (!std::regex_match(v, digits) || std::stoll(v) > max)
+      throw HttpError(422, "validation", std::string("query parameter '") + name + "' must be an integer from 0 to " +
+                                             std::to_string(max));
+    return std::stoll(v);
   }
 
   static json parse_body(const httplib::Request& req) {
@@ -199,20 +263,6 @@ class Server {
       if (h != "artifact" && h != "run") throw lamin::ValidationError("field 'host' must be 'artifact' or 'run'");
       return h;
     };
-    if (op == "add") {
-      const auto values = rest::feature_values_from_json(rest::member(body, "values"));
-      if (host_kind() == "artifact") reg().add_values(artifact_by_id(rest::int64(body, "id")), values);
-      else reg().add_values(run_by_id(rest::int64(body, "id")), values);
-      return {{"ok", true}};
-    }
-    if (op == "remove") {
-      const auto ref = rest::feature_ref_from_json(rest::member(body, "feature"));
-      std::optional<json> value;
-      if (body.contains("value")) value = body["value"];
-      std::int64_t n = host_kind() == "artifact" ? reg().remove_values(artifact_by_id(rest::int64(body, "id")), ref, value)
-                                                 : reg().remove_values(run_by_id(rest::int64(body, "id")), ref, value);
-      return {{"count", n}};
-    }
     if (op == "get") {
       if (host_kind() == "artifact") return {{"values", reg().get_values(artifact_by_id(rest::int64(body, "id")))}};
       return {{"values", reg().get_values(run_by_id(rest::int64(body, "id")))}};
@@ -378,6 +428,7 @@ class Server {
     });
 
     svr_.Get("/health", [](const httplib::Request&, httplib::Response& res) { send_json(res, 200, {{"status", "ok"}}); });
+    svr_.Post("/api/account/jwt", [this](const httplib::Request& req, httplib::Response& res) { exchange(req, res); });
     svr_.Get("/instances/settings", [this](const httplib::Request& req, httplib::Response& res) {
       handle(req, res, false, [&] {
         json out = rest::to_json(reg().info());
@@ -414,6 +465,23 @@ class Server {
       return out;
     });
     json_route("POST", I + "/modules/core/feature/find", false, [this](const auto&, const json& b) {
+      if (b.is_object() && b.contains("refs")) {
+        // several names at once, each resolved (or failed) as alone: {"results": [{"record"} | {"error"}, ...]}
+        const json& refs = b["refs"];
+        if (!refs.is_array() || refs.size() > lamin::serve::Tables::kMaxRecords)
+          throw lamin::ValidationError("field 'refs' must be a list of at most 1000 features");
+        json results = json::array();
+        for (const auto& r : refs) {
+          const auto ref = rest::feature_ref_from_json(r);
+          try {
+            auto f = reg().find_feature(ref);
+            results.push_back({{"record", f ? rest::to_json(*f) : json(nullptr)}});
+          } catch (const lamin::ValidationError& e) {
+            results.push_back(rest::error_body(e.kind(), e.what()));
+          }
+        }
+        return json{{"results", results}};
+      }
       std::optional<lamin::Feature> f;
       if (auto type_id = rest::opt_int64(b, "type_id")) {
         lamin::Feature type;
@@ -513,9 +581,29 @@ class Server {
       for (const auto& a : reg().run_inputs(run_by_id(rest::int64(b, "run_id")))) out.push_back(rest::to_json(a));
       return out;
     });
-    for (const char* op : {"add", "remove"}) {
-      json_route("POST", I + "/values/" + op, true, [this, op](const auto&, const json& b) { return values_op(op, b); });
-    }
+    // LaminHub's generic registry endpoints, for feature values and their links (tables.hpp)
+    const std::string M = I + "/modules/core/(" + lamin::serve::Tables::model_pattern() + ")";
+    json_route("PUT", M + "/upsert", true, [this](const httplib::Request& req, const json& b) {
+      std::vector<std::string> columns;
+      for (std::size_t i = 0, n = req.get_param_value_count("conflict_columns"); i < n; ++i) {
+        std::stringstream list(req.get_param_value("conflict_columns", i));
+        for (std::string c; std::getline(list, c, ',');) columns.push_back(c);
+      }
+      lamin::Transaction tx(reg());
+      json out = tables_->upsert(req.matches[2], columns, b);
+      tx.commit();
+      return out;
+    });
+    json_route("POST", M, false, [this](const httplib::Request& req, const json& b) {
+      return tables_->query(req.matches[2], b, count_param(req, "limit", 50, lamin::serve::Tables::kMaxLimit),
+                            count_param(req, "offset", 0, std::numeric_limits<std::int64_t>::max()));
+    });
+    json_route("POST", M + "/batch-delete", true, [this](const httplib::Request& req, const json& b) {
+      lamin::Transaction tx(reg());
+      json out = tables_->batch_delete(req.matches[2], b);
+      tx.commit();
+      return out;
+    });
     for (const char* op : {"get", "describe", "of"}) {
       json_route("POST", I + "/values/" + op, false, [this, op](const auto&, const json& b) { return values_op(op, b); });
     }
@@ -533,8 +621,10 @@ class Server {
   }
 
   Config config_;
+  lamin::serve::TokenIssuer tokens_;
   std::shared_ptr<lamin::detail::SqliteRegistry> registry_;
   fs::path root_, uploads_;
+  std::unique_ptr<lamin::serve::Tables> tables_;
   std::string iid_;
   std::mutex mutex_;
   httplib::Server svr_;
@@ -542,10 +632,13 @@ class Server {
 
 const char* kUsage =
     "usage: lamin-serve --instance DIR --port P [--host ADDR] [--token-file F] [--init]\n"
+    "                   [--token-lifetime SECONDS] [--jwt-secret-file S]\n"
     "                   [--max-body BYTES] [--max-upload BYTES] [--threads N]\n"
     "\n"
     "Serves LaminDB's REST API over the lamin-cpp instance at DIR. --port 0 picks a free port (printed).\n"
-    "With --token-file, every request needs `Authorization: Bearer <first line of F>`; without one, the server\n"
+    "With --token-file (one API key per line), POST /api/account/jwt {\"api_key\": K} answers {\"accessToken\": JWT}\n"
+    "(valid --token-lifetime seconds, default 3600; signed with a random secret, or the contents of S), and every\n"
+    "request needs `Authorization: Bearer <JWT or API key>`; without one, the server\n"
     "only binds to loopback addresses.\n";
 
 std::atomic<Server*> g_server{nullptr};
@@ -573,9 +666,22 @@ int main(int argc, char** argv) {
       } else if (a == "--token-file") {
         std::ifstream in(value());
         if (!in) throw std::runtime_error("cannot read the token file");
-        std::getline(in, config.token);
-        while (!config.token.empty() && (config.token.back() == '\r' || config.token.back() == ' ')) config.token.pop_back();
-        if (config.token.size() < 16) throw std::runtime_error("the token must have at least 16 characters");
+        for (std::string key; std::getline(in, key);) {
+          while (!key.empty() && (key.back() == '\r' || key.back() == ' ' || key.back() == '\t')) key.pop_back();
+          if (key.empty()) continue;
+          if (key.size() < 16) throw std::runtime_error("API keys must have at least 16 characters");
+          config.api_keys.push_back(key);
+        }
+        if (config.api_keys.empty()) throw std::runtime_error("the token file holds no API key");
+      } else if (a == "--token-lifetime") {
+        const long long s = std::stoll(value());
+        if (s <= 0) throw std::runtime_error("--token-lifetime must be positive");
+        config.token_lifetime = std::chrono::seconds(s);
+      } else if (a == "--jwt-secret-file") {
+        std::ifstream in(value(), std::ios::binary);
+        if (!in) throw std::runtime_error("cannot read the JWT secret file");
+        config.jwt_secret.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        if (config.jwt_secret.size() < 32) throw std::runtime_error("the JWT secret must have at least 32 bytes");
       } else if (a == "--init") {
         config.init = true;
       } else if (a == "--max-body") {
@@ -590,7 +696,7 @@ int main(int argc, char** argv) {
     }
     if (config.instance.empty() || config.port < 0 || config.port > 65535)
       throw std::runtime_error("--instance DIR and --port P are required");
-    if (config.token.empty() && config.host != "127.0.0.1" && config.host != "::1" && config.host != "localhost")
+    if (config.api_keys.empty() && config.host != "127.0.0.1" && config.host != "::1" && config.host != "localhost")
       throw std::runtime_error("without --token-file the server only binds to loopback (use --host 127.0.0.1)");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lamin-serve: error: %s\n%s", e.what(), kUsage);

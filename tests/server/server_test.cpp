@@ -125,7 +125,8 @@ TEST(Server, BadRequestsGet4xxJsonAndNeverCrashTheServer) {
   expect_json_error(c.Put((I + "/modules/core/feature").c_str(), auth, R"({"name": "x", "dtype": "nonsense"})", "application/json"), 422);
   expect_json_error(c.Post((I + "/modules/core/artifact").c_str(), auth, R"({"lamin_query": {"fields": [{"field": "x; DROP TABLE", "lookup": "eq", "value": 1}]}})", "application/json"), 422);
   expect_json_error(c.Post("/instances/WRONGINSTANC/modules/core/artifact", auth, "{}", "application/json"), 404);
-  expect_json_error(c.Post((I + "/values/add").c_str(), auth, R"({"host": "artifact", "id": 999, "values": []})", "application/json"), 404);
+  expect_json_error(c.Put((I + "/modules/core/artifactjsonvalue/upsert?conflict_columns=artifact_id&conflict_columns=jsonvalue_id").c_str(),
+                           auth, R"([{"artifact_id": 999, "jsonvalue_id": 1}])", "application/json"), 409);
   // paths never leave the storage root
   expect_json_error(c.Get((I + "/artifacts/..%2F..%2F..%2Fetc%2Fpasswd/file").c_str(), auth), 404);
   expect_json_error(c.Get((I + "/artifacts/%2E%2E/file").c_str(), auth), 400);
@@ -408,12 +409,14 @@ TEST(Misbehaving, TransientFailuresAndRateLimitsAreRetriedUntilSuccess) {
     const int n = ++calls;
     if (n == 1) { res.status = 503; res.set_content("{}", "application/json"); return; }
     if (n == 2) { res.status = 429; res.set_header("Retry-After", "0"); return; }
-    auto r = upstream.Get(req.path.c_str(), {{"Authorization", req.get_header_value("Authorization")}});
+    const httplib::Headers h = {{"Authorization", req.get_header_value("Authorization")}};
+    auto r = req.method == "POST" ? upstream.Post(req.path.c_str(), h, req.body, "application/json")
+                                  : upstream.Get(req.path.c_str(), h);
     res.status = r->status;
     res.set_content(r->body, "application/json");
   });
   auto remote = connect_rest(flaky.url(), quick(4));
-  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(calls, 4);  // the key exchange (retried twice), then the settings
   EXPECT_EQ(remote->info().storage.root, fs::weakly_canonical(tmp / "served").string());
 }
 
