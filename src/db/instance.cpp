@@ -31,6 +31,50 @@ Artifact Registry::get_artifact(const std::string& uid_or_key) {
   return *a;
 }
 
+// Generic forms of the batch calls, through the per-artifact interface; backends override them with one statement.
+std::map<std::int64_t, std::vector<nlohmann::json>> Registry::feature_values_of_artifacts(const Feature& feature,
+                                                                                          const QuerySpec& spec) {
+  QuerySpec only = spec;
+  only.order.clear();
+  only.limit.reset();
+  only.features.push_back(FeatureCondition{FeatureRef(feature), CompareOp::not_null, nullptr});
+  std::vector<std::int64_t> ids;
+  for (const auto& a : select_artifacts(only)) ids.push_back(a.id);
+  std::map<std::int64_t, std::vector<nlohmann::json>> out;
+  if (ids.empty()) return out;
+  for (auto& [id, values] : values_of_artifacts(ids)) {
+    auto it = values.find(feature.name);
+    if (it == values.end()) continue;
+    if (it->is_array()) {
+      out[id] = it->get<std::vector<nlohmann::json>>();
+    } else {
+      out[id] = {*it};
+    }
+  }
+  return out;
+}
+
+void Registry::set_feature_values(const Feature& feature,
+                                  const std::vector<std::pair<std::int64_t, nlohmann::json>>& values) {
+  for (const auto& [id, value] : values) {
+    if (value.is_null()) throw ValidationError("set_feature_values: a value of feature '" + feature.name + "' is null");
+    validate_feature_value(feature, value);
+  }
+  if (values.empty()) return;
+  std::vector<std::int64_t> ids;
+  for (const auto& [id, value] : values) ids.push_back(id);
+  const auto current = values_of_artifacts(ids);
+  Transaction tx(*this);
+  for (const auto& [id, value] : values) {
+    const auto it = current.find(id);
+    if (it != current.end() && it->second.contains(feature.name) && it->second.at(feature.name) == value) continue;
+    const Artifact a = get_artifact_by_id(id);
+    remove_values(a, feature);
+    add_values(a, {{feature, value}});
+  }
+  tx.commit();
+}
+
 Instance connect(const std::filesystem::path& dir) {
   Instance instance = is_remote_url(dir.string()) ? connect_rest(dir.string())
                                                   : Instance(detail::SqliteRegistry::open(dir, false));

@@ -46,7 +46,55 @@ Database::Database(const std::string& path, bool create) : path_(path) {
   sqlite3_busy_timeout(db_, 60000);
 }
 
-Database::~Database() { sqlite3_close_v2(db_); }
+Database::~Database() {
+  for (auto& [sql, stmts] : idle_) {
+    for (sqlite3_stmt* stmt : stmts) sqlite3_finalize(stmt);
+  }
+  sqlite3_close_v2(db_);
+}
+
+namespace {
+// Idle compiled statements kept per connection; beyond this, released statements are finalized (texts built with a
+// varying number of placeholders would otherwise accumulate).
+constexpr std::size_t kMaxIdleStatements = 256;
+}  // namespace
+
+sqlite3_stmt* Database::acquire(const std::string& sql) {
+  {
+    std::lock_guard<std::mutex> lock(idle_mutex_);
+    auto it = idle_.find(sql);
+    if (it != idle_.end() && !it->second.empty()) {
+      sqlite3_stmt* stmt = it->second.back();
+      it->second.pop_back();
+      --idle_count_;
+      return stmt;
+    }
+  }
+  sqlite3_stmt* stmt = nullptr;
+  const int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                    &stmt, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    throw_error(db_, rc, "cannot prepare statement");
+  }
+  return stmt;
+}
+
+void Database::release(const std::string& sql, sqlite3_stmt* stmt) noexcept {
+  // A reset statement holds no locks and no row; its bindings are cleared so no data outlives the call.
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  try {
+    std::lock_guard<std::mutex> lock(idle_mutex_);
+    if (idle_count_ < kMaxIdleStatements) {
+      idle_[sql].push_back(stmt);
+      ++idle_count_;
+      return;
+    }
+  } catch (...) {
+  }
+  sqlite3_finalize(stmt);
+}
 
 void Database::exec(const std::string& sql) {
   char* err = nullptr;
@@ -60,20 +108,23 @@ void Database::exec(const std::string& sql) {
 
 Statement Database::prepare(const std::string& sql) { return Statement(*this, sql); }
 
-Statement::Statement(Database& db, const std::string& sql) : db_(&db) {
-  const int rc = sqlite3_prepare_v2(db.handle(), sql.c_str(), static_cast<int>(sql.size()), &stmt_, nullptr);
-  if (rc != SQLITE_OK) throw_error(db.handle(), rc, "cannot prepare statement");
+Statement::Statement(Database& db, const std::string& sql) : db_(&db), stmt_(db.acquire(sql)), sql_(sql) {}
+
+Statement::~Statement() {
+  if (stmt_) db_->release(sql_, stmt_);
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
-
-Statement::Statement(Statement&& other) noexcept : db_(other.db_), stmt_(other.stmt_) { other.stmt_ = nullptr; }
+Statement::Statement(Statement&& other) noexcept
+    : db_(other.db_), stmt_(other.stmt_), sql_(std::move(other.sql_)) {
+  other.stmt_ = nullptr;
+}
 
 Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
-    sqlite3_finalize(stmt_);
+    if (stmt_) db_->release(sql_, stmt_);
     db_ = other.db_;
     stmt_ = other.stmt_;
+    sql_ = std::move(other.sql_);
     other.stmt_ = nullptr;
   }
   return *this;

@@ -5,8 +5,10 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -34,13 +36,22 @@ class Database {
   const std::string& path() const { return path_; }
   /// Runs SQL without parameters (DDL, PRAGMA, BEGIN).
   void exec(const std::string& sql);
+  /// A prepared statement for `sql`. Compiled statements are kept per connection and reused: preparing the same
+  /// text again (the registry's statements are fixed texts) costs a map lookup instead of SQLite's parser.
   Statement prepare(const std::string& sql);
   std::int64_t last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
   std::int64_t changes() const { return sqlite3_changes(db_); }
 
  private:
+  friend class Statement;
+  sqlite3_stmt* acquire(const std::string& sql);
+  void release(const std::string& sql, sqlite3_stmt* stmt) noexcept;
+
   sqlite3* db_ = nullptr;
   std::string path_;
+  std::mutex idle_mutex_;  // the idle map only: a connection itself is used by one thread at a time
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> idle_;
+  std::size_t idle_count_ = 0;
 };
 
 class Statement {
@@ -82,6 +93,7 @@ class Statement {
  private:
   Database* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  std::string sql_;  // the cache key under which the statement goes back to its connection
 };
 
 /// Translates an SQLite result code into lamin's error kinds (constraint -> IntegrityError, busy/full/io ->

@@ -254,6 +254,9 @@ std::shared_ptr<SqliteRegistry> SqliteRegistry::open(const fs::path& root_in, bo
   db.exec("PRAGMA foreign_keys=ON");
   db.exec("PRAGMA cache_size=-65536");     // 64 MiB page cache
   db.exec("PRAGMA mmap_size=1073741824");  // read through mmap: feature queries touch many small rows
+  db.exec("PRAGMA temp_store=MEMORY");
+  // Scratch space of set_feature_values (per connection, never on disk with the instance).
+  db.exec("CREATE TEMP TABLE IF NOT EXISTS lamin_set_values (artifact_id INTEGER PRIMARY KEY, jsonvalue_id INTEGER NOT NULL)");
 
   auto table_count = [&] {
     auto s = db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'lamindb_artifact'");
@@ -873,6 +876,106 @@ void SqliteRegistry::add_values_impl(HostKind kind, std::int64_t host_id, const 
       link.bind(1, host_id).bind(2, value_id).bind(3, info_.user.id).run();
     }
   }
+  tx.commit();
+}
+
+std::int64_t SqliteRegistry::json_value_id(const Feature& f, const json& value, std::optional<std::int64_t> run_id) {
+  const std::string hash = json_value_hash(value);
+  auto sel = db_->prepare("SELECT id FROM lamindb_jsonvalue WHERE feature_id = ? AND hash = ?");
+  sel.bind(1, f.id).bind(2, hash);
+  if (sel.step()) return sel.int64(0);
+  db_->prepare("INSERT INTO lamindb_jsonvalue (feature_id, value, hash, run_id, created_by_id) VALUES (?, ?, ?, ?, ?)")
+      .bind(1, f.id)
+      .bind(2, python_json_dumps(value))
+      .bind(3, hash)
+      .bind(4, run_id)
+      .bind(5, info_.user.id)
+      .run();
+  return db_->last_insert_rowid();
+}
+
+std::map<std::int64_t, std::vector<json>> SqliteRegistry::feature_values_of_artifacts(const Feature& feature,
+                                                                                      const QuerySpec& spec) {
+  std::vector<sqlite::Param> params{feature.id};
+  const std::string where = build_where(HostKind::artifact, spec, params);
+  // Driven by the selected artifacts (CROSS JOIN fixes the order): a feature like model_rank has as many values as
+  // artifacts, so starting from the values would probe every (value, artifact) pair.
+  auto s = db_->prepare(
+      "SELECT a.id, v.value FROM lamindb_artifact a CROSS JOIN lamindb_artifactjsonvalue l ON l.artifact_id = a.id "
+      "CROSS JOIN lamindb_jsonvalue v ON v.id = l.jsonvalue_id WHERE v.feature_id = ? AND " + where +
+      " ORDER BY a.id, v.id");
+  s.bind_all(params);
+  std::map<std::int64_t, std::vector<json>> out;
+  while (s.step()) {
+    json v = json::parse(s.text(1), nullptr, false);
+    if (v.is_discarded()) v = s.text(1);
+    out[s.int64(0)].push_back(std::move(v));
+  }
+  return out;
+}
+
+void SqliteRegistry::set_feature_values(const Feature& feature,
+                                        const std::vector<std::pair<std::int64_t, json>>& values) {
+  for (const auto& [id, value] : values) {
+    if (value.is_null()) throw ValidationError("set_feature_values: a value of feature '" + feature.name + "' is null");
+    validate_feature_value(feature, value);
+  }
+  if (values.empty()) return;
+  const auto run_id = current_run_id(this);
+  Tx tx(*this);
+  // The target value of every artifact goes into a temporary table; then two set statements: links to the feature's
+  // other values are re-pointed to the target (an UPDATE touches only the indexes on jsonvalue_id and run_id; OR
+  // REPLACE folds an artifact's several values into one link), and artifacts without any value get a new link.
+  db_->prepare("DELETE FROM temp.lamin_set_values").run();
+  // The JsonValue id of each distinct value: existing ones in one lookup, missing ones inserted.
+  std::map<std::string, std::pair<json, std::int64_t>> by_hash;  // hash -> (value, id)
+  std::vector<std::string> value_hashes;
+  value_hashes.reserve(values.size());
+  for (const auto& [artifact_id, value] : values) {
+    value_hashes.push_back(json_value_hash(value));
+    by_hash.emplace(value_hashes.back(), std::make_pair(value, 0));
+  }
+  json hashes = json::array();
+  for (const auto& [hash, entry] : by_hash) hashes.push_back(hash);
+  {
+    auto find = db_->prepare(
+        "SELECT v.hash, v.id FROM json_each(?) j CROSS JOIN lamindb_jsonvalue v ON v.feature_id = ? AND v.hash = "
+        "j.value");
+    find.bind(1, hashes.dump()).bind(2, feature.id);
+    while (find.step()) {
+      auto it = by_hash.find(find.text(0));
+      if (it != by_hash.end()) it->second.second = find.int64(1);
+    }
+  }
+  for (auto& [hash, entry] : by_hash) {
+    if (entry.second == 0) entry.second = json_value_id(feature, entry.first, run_id);
+  }
+  json targets = json::array();
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    targets.push_back({values[i].first, by_hash.at(value_hashes[i]).second});
+  }
+  db_->prepare(
+         "INSERT OR REPLACE INTO temp.lamin_set_values (artifact_id, jsonvalue_id) SELECT json_extract(j.value, "
+         "'$[0]'), json_extract(j.value, '$[1]') FROM json_each(?) j")
+      .bind(1, targets.dump())
+      .run();
+  db_->prepare(
+         "UPDATE OR REPLACE lamindb_artifactjsonvalue SET jsonvalue_id = (SELECT t.jsonvalue_id FROM "
+         "temp.lamin_set_values t WHERE t.artifact_id = lamindb_artifactjsonvalue.artifact_id), run_id = ? "
+         "WHERE artifact_id IN (SELECT artifact_id FROM temp.lamin_set_values) "
+         "AND (SELECT v.feature_id FROM lamindb_jsonvalue v WHERE v.id = lamindb_artifactjsonvalue.jsonvalue_id) = ? "
+         "AND jsonvalue_id != (SELECT t.jsonvalue_id FROM temp.lamin_set_values t WHERE t.artifact_id = "
+         "lamindb_artifactjsonvalue.artifact_id)")
+      .bind(1, run_id)
+      .bind(2, feature.id)
+      .run();
+  db_->prepare(
+         "INSERT OR IGNORE INTO lamindb_artifactjsonvalue (artifact_id, jsonvalue_id, run_id, created_by_id) "
+         "SELECT artifact_id, jsonvalue_id, ?, ? FROM temp.lamin_set_values")
+      .bind(1, run_id)
+      .bind(2, info_.user.id)
+      .run();
+  db_->prepare("DELETE FROM temp.lamin_set_values").run();
   tx.commit();
 }
 

@@ -64,6 +64,10 @@ class SqliteRegistry : public Registry {
   std::int64_t count_runs(const QuerySpec& spec) override;
   std::map<std::int64_t, nlohmann::json> values_of_artifacts(const std::vector<std::int64_t>& ids) override;
   std::map<std::int64_t, nlohmann::json> values_of_runs(const std::vector<std::int64_t>& ids) override;
+  std::map<std::int64_t, std::vector<nlohmann::json>> feature_values_of_artifacts(const Feature& feature,
+                                                                                  const QuerySpec& spec) override;
+  void set_feature_values(const Feature& feature,
+                          const std::vector<std::pair<std::int64_t, nlohmann::json>>& values) override;
 
   /// Test seam: called between the steps of create_artifact ("inserted", "stored") so that a test can kill the
   /// process or fail at a precise point.
@@ -83,6 +87,8 @@ class SqliteRegistry : public Registry {
   std::vector<Feature> features_named(const std::string& name);
   std::optional<Feature> feature_by_id(std::int64_t id);
   void add_values_impl(HostKind kind, std::int64_t host_id, const FeatureValues& values);
+  /// The id of the JsonValue row for (feature, value), inserted if absent (inside the caller's transaction).
+  std::int64_t json_value_id(const Feature& feature, const nlohmann::json& value, std::optional<std::int64_t> run_id);
   std::int64_t remove_values_impl(HostKind kind, std::int64_t host_id, const FeatureRef& feature,
                                   const std::optional<nlohmann::json>& value);
   std::vector<std::tuple<std::string, std::string, nlohmann::json, std::int64_t>> values_rows(

@@ -106,22 +106,6 @@ const lamin::Feature* resolve_by_name(const std::vector<lamin::Feature>& all, co
   return typed;
 }
 
-double first_number(const json& v, bool* ok) {
-  if (v.is_number()) {
-    *ok = true;
-    return v.get<double>();
-  }
-  if (v.is_array()) {
-    for (const auto& e : v)
-      if (e.is_number()) {
-        *ok = true;
-        return e.get<double>();
-      }
-  }
-  *ok = false;
-  return 0.0;
-}
-
 std::string python_set_repr(const std::vector<std::string>& names) {
   std::string out = "{";
   for (std::size_t i = 0; i < names.size(); ++i) out += (i ? ", '" : "'") + names[i] + "'";
@@ -523,13 +507,13 @@ namespace {
 
 // Moves a boolean flag off every artifact under `prefix + "/"` that has it set: the `true` link is removed and a
 // `false` one added.
+// Every checkpoint under `prefix` flagged true gets false instead (one batch, whatever the number of checkpoints).
 void clear_flag(const lamin::Instance& inst, const std::string& prefix, const lamin::Feature& flag) {
   const auto flagged =
       inst->artifacts().key_startswith(prefix + "/").where(lamin::feature(flag) == true).all_branches().all();
-  for (const auto& a : flagged) {
-    inst->remove_values(a, flag, json(true));
-    inst->add_values(a, {{flag, false}});
-  }
+  std::vector<std::pair<std::int64_t, json>> cleared;
+  for (const auto& a : flagged) cleared.emplace_back(a.id, false);
+  inst->set_feature_values(flag, cleared);
 }
 
 }  // namespace
@@ -540,45 +524,38 @@ void Checkpoint::update_model_ranks(const std::string& prefix, const std::string
   if (!score_f || !rank_f) return;
   lamin::Instance inst = instance();
   lamin::Transaction tx(inst);
-  const auto scored =
-      inst->artifacts().key_startswith(prefix + "/").where(lamin::feature(*score_f).not_null()).all_branches().all();
-  std::vector<std::int64_t> ids;
-  ids.reserve(scored.size());
-  for (const auto& a : scored) ids.push_back(a.id);
-  const auto values = inst->values_of_artifacts(ids);
+  const auto under_prefix = inst->artifacts().key_startswith(prefix + "/").all_branches();
+  const auto scores = inst->feature_values_of_artifacts(*score_f, under_prefix.spec());
+  const auto ranks = inst->feature_values_of_artifacts(*rank_f, under_prefix.spec());
 
   struct Row {
-    const lamin::Artifact* artifact;
+    std::int64_t id;
     double score;
-    std::optional<std::int64_t> rank;
-    bool has_rank;
   };
   std::vector<Row> rows;
-  rows.reserve(scored.size());
-  for (const auto& a : scored) {
-    auto it = values.find(a.id);
-    if (it == values.end()) continue;
-    const json& v = it->second;
-    bool ok = false;
-    const double score = v.contains(score_f->name) ? first_number(v.at(score_f->name), &ok) : 0.0;
-    if (!ok) continue;
-    Row row{&a, score, std::nullopt, false};
-    if (v.contains(rank_f->name)) {
-      row.has_rank = true;
-      if (v.at(rank_f->name).is_number_integer()) row.rank = v.at(rank_f->name).get<std::int64_t>();
+  rows.reserve(scores.size());
+  for (const auto& [id, values] : scores) {
+    // Several scores (not written by Checkpoint): the smallest number.
+    std::optional<double> score;
+    for (const auto& v : values) {
+      if (v.is_number() && (!score || v.get<double>() < *score)) score = v.get<double>();
     }
-    rows.push_back(row);
+    if (score) rows.push_back({id, *score});
   }
   const bool descending = mode == "max";
+  // By score, ties in creation order (ids ascend with creation).
   std::stable_sort(rows.begin(), rows.end(), [&](const Row& x, const Row& y) {
     return descending ? x.score > y.score : x.score < y.score;
   });
+  std::vector<std::pair<std::int64_t, json>> changed;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto rank = static_cast<std::int64_t>(i);
-    if (rows[i].rank && *rows[i].rank == rank) continue;
-    if (rows[i].has_rank) inst->remove_values(*rows[i].artifact, *rank_f);
-    inst->add_values(*rows[i].artifact, {{*rank_f, rank}});
+    auto it = ranks.find(rows[i].id);
+    const bool same = it != ranks.end() && it->second.size() == 1 && it->second.front().is_number_integer() &&
+                      it->second.front().get<std::int64_t>() == rank;
+    if (!same) changed.emplace_back(rows[i].id, rank);
   }
+  inst->set_feature_values(*rank_f, changed);
   tx.commit();
 }
 

@@ -1,5 +1,10 @@
 // Artifacts, versions, deletion, storage, transactions, features and values against a real instance.
+#include <sqlite3.h>
 #include <sys/stat.h>
+
+#include <map>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -251,6 +256,80 @@ TEST_F(RegistryTest, AddGetRemoveValues) {
   const lamin::Run run = lamin::track(instance, nullptr, TrackOptions().transform_key("t"));
   instance->add_values(run, {{"max_epochs", 5}});
   EXPECT_EQ(instance->get_values(run), (json{{"max_epochs", 5}}));
+}
+
+// Links of `feature` per artifact id, read straight from the database: (link row id, value JSON).
+std::map<std::int64_t, std::vector<std::pair<std::int64_t, std::string>>> link_rows(const fs::path& db_path,
+                                                                                   std::int64_t feature_id) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db,
+                     "SELECT l.artifact_id, l.id, v.value FROM lamindb_artifactjsonvalue l JOIN lamindb_jsonvalue v "
+                     "ON v.id = l.jsonvalue_id WHERE v.feature_id = ? ORDER BY l.artifact_id, v.id",
+                     -1, &s, nullptr);
+  sqlite3_bind_int64(s, 1, feature_id);
+  std::map<std::int64_t, std::vector<std::pair<std::int64_t, std::string>>> out;
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    out[sqlite3_column_int64(s, 0)].emplace_back(sqlite3_column_int64(s, 1),
+                                                 reinterpret_cast<const char*>(sqlite3_column_text(s, 2)));
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return out;
+}
+
+TEST_F(RegistryTest, SetFeatureValuesOnManyArtifacts) {
+  // The batch calls of the SQLite backend and their generic forms (through add/remove/get) agree.
+  for (const bool generic : {false, true}) {
+    SCOPED_TRACE(generic ? "generic" : "sqlite");
+    TempDir d;
+    Instance inst = lamin::init(d / "inst");
+    Registry& r = inst.get();
+    const Feature rank = inst->create_feature(FeatureOptions("model_rank", "int"));
+    const Feature score = inst->create_feature(FeatureOptions("score", "float"));
+    auto make = [&](const std::string& key) {
+      return inst->create_artifact(write_file(d / "src" / key, key), ArtifactOptions(key));
+    };
+    const Artifact a = make("p/a.ckpt"), b = make("p/b.ckpt"), c = make("p/c.ckpt"), e = make("q/e.ckpt");
+    const Artifact same = make("p/same.ckpt");
+    inst->add_values(a, {{rank, 0}, {score, 0.1}});
+    inst->add_values(b, {{rank, 5}, {rank, 7}});  // two values: both give way to one
+    inst->add_values(same, {{rank, 2}});
+    inst->add_values(e, {{rank, 9}});
+    const fs::path db_path = d / "inst/.lamindb/lamin.db";
+    const auto before = link_rows(db_path, rank.id);
+    const std::vector<std::pair<std::int64_t, json>> targets = {{a.id, 1}, {b.id, 0}, {c.id, 3}, {same.id, 2}};
+    if (generic) {
+      r.Registry::set_feature_values(rank, targets);
+    } else {
+      r.set_feature_values(rank, targets);
+    }
+    EXPECT_EQ(inst->get_values(a), (json{{"model_rank", 1}, {"score", 0.1}}));
+    EXPECT_EQ(inst->get_values(b), (json{{"model_rank", 0}}));
+    EXPECT_EQ(inst->get_values(c), (json{{"model_rank", 3}}));
+    EXPECT_EQ(inst->get_values(same), (json{{"model_rank", 2}}));
+    EXPECT_EQ(inst->get_values(e), (json{{"model_rank", 9}}));  // not listed: untouched
+    const auto after = link_rows(db_path, rank.id);
+    EXPECT_EQ(after.at(same.id), before.at(same.id));  // already right: the very same link row
+    // The JsonValue rows of replaced values stay (LaminDB leaves them).
+    EXPECT_EQ(inst->artifacts().where(feature(rank) == 7).count(), 0);
+
+    const auto spec = inst->artifacts().key_startswith("p/").spec();
+    const auto read = generic ? r.Registry::feature_values_of_artifacts(rank, spec)
+                              : r.feature_values_of_artifacts(rank, spec);
+    const std::map<std::int64_t, std::vector<json>> expected = {
+        {a.id, {1}}, {b.id, {0}}, {c.id, {3}}, {same.id, {2}}};
+    EXPECT_EQ(read, expected);
+    EXPECT_TRUE(r.feature_values_of_artifacts(score, inst->artifacts().key_startswith("q/").spec()).empty());
+
+    // Bad values: a clear error before anything is written.
+    EXPECT_THROW(r.set_feature_values(rank, {{a.id, 4}, {b.id, 0.5}}), ValidationError);
+    EXPECT_THROW(r.set_feature_values(rank, {{a.id, nullptr}}), ValidationError);
+    EXPECT_EQ(inst->get_values(a)["model_rank"], 1);
+    EXPECT_EQ(link_rows(db_path, rank.id), after);
+    lamin::finish();
+  }
 }
 
 TEST_F(RegistryTest, AmbiguousFeatureNames) {

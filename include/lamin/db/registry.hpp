@@ -114,6 +114,18 @@ class Registry : public std::enable_shared_from_this<Registry> {
   /// Values of the given features for many artifacts at once: artifact id -> name -> value (as get_values).
   virtual std::map<std::int64_t, nlohmann::json> values_of_artifacts(const std::vector<std::int64_t>& ids) = 0;
   virtual std::map<std::int64_t, nlohmann::json> values_of_runs(const std::vector<std::int64_t>& ids) = 0;
+
+  // --- one feature across many artifacts ---------------------------------------------------------------------
+  /// The values of one feature on every artifact `spec` selects (its filters; order and limit are ignored): artifact
+  /// id -> values (usually one). Artifacts without a value of `feature` are absent. One query, however many match.
+  virtual std::map<std::int64_t, std::vector<nlohmann::json>> feature_values_of_artifacts(const Feature& feature,
+                                                                                          const QuerySpec& spec);
+  /// Sets one feature on many artifacts (LaminDB's `set_values`, for one feature): afterwards each listed artifact
+  /// (by id) has exactly the given value of `feature`; its other values of that feature are unlinked (the JsonValue
+  /// rows stay). Artifacts that already have exactly that value are not touched. Validates every value first, then
+  /// writes all in one transaction; the cost grows with the number of artifacts, not with statements per artifact.
+  virtual void set_feature_values(const Feature& feature,
+                                  const std::vector<std::pair<std::int64_t, nlohmann::json>>& values);
 };
 
 }  // namespace lamin
