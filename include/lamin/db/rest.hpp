@@ -1,14 +1,21 @@
 #pragma once
 // A remote LaminDB instance over HTTP(S): lamin::connect("https://host/...") returns an Instance whose registry is a
-// client of the REST API that `lamin-serve` serves (LaminHub's API shapes: generic create/upsert/query on registry
-// tables, artifact upload, run lifecycle). Every Registry operation works unchanged; each call is one server-side
-// transaction.
+// client of the REST API that `lamin-serve` serves (LaminHub's API shapes: generic upsert/query/batch-delete on
+// registry tables, artifact upload, run lifecycle). Every Registry operation works unchanged; each call is one
+// server-side transaction.
 //
-//   auto instance = lamin::connect("https://registry.example.org");        // token from $LAMIN_API_KEY
+//   auto instance = lamin::connect("https://registry.example.org");        // API key from $LAMIN_API_KEY
 //   auto a = instance->create_artifact("model.ckpt", lamin::ArtifactOptions("mnist/model.ckpt"));
 //
+// Authentication as LaminHub's: the API key is exchanged for an access token (`POST /api/account/jwt`) on first
+// use; calls carry `Authorization: Bearer <token>`, and a 401/403 exchanges the key again once and retries.
+// Feature values are written as LaminDB writes them: the client validates them and computes each value's JSON text
+// and hash exactly as the SQLite backend does, upserts the `jsonvalue` rows on (feature_id, hash), then the link
+// rows; removing values batch-deletes the link rows (the shared `jsonvalue` rows stay).
+//
 // Writes carry a client-generated idempotency key (kept across retries), so a retry after a lost response never
-// creates a second record. Connection errors, 408, 429 and 5xx are retried with exponential backoff and jitter.
+// creates a second record; upserts are idempotent by themselves. Connection errors, 408, 429 and 5xx are retried
+// with exponential backoff and jitter.
 
 #include <filesystem>
 #include <string>
@@ -18,8 +25,9 @@
 namespace lamin {
 
 struct RestOptions {
-  /// Bearer token. Default: $LAMIN_API_KEY, else the first line of $LAMIN_API_KEY_FILE, else of
-  /// `$XDG_CONFIG_HOME/lamin/api_key` (`~/.config/lamin/api_key`). Never logged.
+  /// API key, exchanged for an access token on first use (a server without the exchange gets the key itself as the
+  /// bearer). Default: $LAMIN_API_KEY, else the first line of $LAMIN_API_KEY_FILE, else of
+  /// `$XDG_CONFIG_HOME/lamin/api_key` (`~/.config/lamin/api_key`). Neither key nor token is ever logged.
   std::string token;
   /// CA bundle file for TLS verification. Default: $LAMIN_CA_BUNDLE, else the system's.
   std::string ca_bundle;
