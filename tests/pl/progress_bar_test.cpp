@@ -13,30 +13,14 @@
 #include "lamin/pl/module.hpp"
 #include "lamin/pl/progress_bar.hpp"
 #include "lamin/pl/trainer.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace pl = lamin::pl;
 
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("lamin_progress_bar_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using lamin_test::TempDir;
 
 struct BarModule : pl::LightningModule {
   torch::nn::Linear layer{nullptr};

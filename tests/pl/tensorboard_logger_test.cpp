@@ -17,6 +17,7 @@
 
 #include "lamin/pl/tensorboard_logger.hpp"
 #include "pl/crc32c.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 
@@ -27,32 +28,9 @@ using lamin::pl::TensorBoardLogger;
 using lamin::pl::TensorBoardLoggerOptions;
 using nlohmann::json;
 
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() / ("lamin_tb_logger_" + std::to_string(::getpid()) + "_" +
-                                         std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string str() const { return path_.string(); }
-  fs::path operator/(const std::string& rel) const { return path_ / rel; }
+using lamin_test::TempDir;
 
- private:
-  fs::path path_;
-};
-
-std::string read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string read(const fs::path& p) { return lamin_test::read_file(p); }
 
 // ---- an independent reader ---------------------------------------------------------------------------------------
 

@@ -9,33 +9,14 @@
 #include <vector>
 
 #include "lamin/pl/module.hpp"
+#include "temp_dir.hpp"
 #include "lamin/pl/trainer.hpp"
 
 namespace lamin_test {
 
 namespace fs = std::filesystem;
 
-/// A fresh, empty folder under the system temp dir, removed when the object dies.
-class TempDir {
- public:
-  explicit TempDir(const std::string& name) {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("lamin_pl_" + name + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-  fs::path operator/(const std::string& rel) const { return path_ / rel; }
-
- private:
-  fs::path path_;
-};
+using lamin_test::TempDir;
 
 /// y = 2·x0 − x1 + 0.5, 32 rows, deterministic.
 inline std::pair<torch::Tensor, torch::Tensor> regression_data(std::int64_t n = 32, std::uint64_t seed = 7) {
