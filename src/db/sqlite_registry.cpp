@@ -1409,48 +1409,46 @@ std::string order_sql(bool artifact, const QuerySpec& spec) {
 
 }  // namespace
 
-std::vector<Artifact> SqliteRegistry::select_artifacts(const QuerySpec& spec) {
+sqlite::Statement SqliteRegistry::query_statement(HostKind kind, const QuerySpec& spec, bool count) {
+  const bool artifact = kind == HostKind::artifact;
   std::vector<sqlite::Param> params;
-  std::string sql = std::string("SELECT ") + kArtifactColumns + " FROM lamindb_artifact a WHERE " +
-                    build_where(HostKind::artifact, spec, params) + order_sql(true, spec);
-  if (spec.limit) {
-    sql += " LIMIT ?";
-    params.emplace_back(*spec.limit);
+  std::string sql = std::string("SELECT ") + (count ? "count(*)" : artifact ? kArtifactColumns : kRunColumns) +
+                    (artifact ? " FROM lamindb_artifact a WHERE " : " FROM lamindb_run r WHERE ") +
+                    build_where(kind, spec, params);
+  if (!count) {
+    sql += order_sql(artifact, spec);
+    if (spec.limit) {
+      sql += " LIMIT ?";
+      params.emplace_back(*spec.limit);
+    }
   }
   auto s = db_->prepare(sql);
   s.bind_all(params);
+  return s;
+}
+
+std::vector<Artifact> SqliteRegistry::select_artifacts(const QuerySpec& spec) {
+  auto s = query_statement(HostKind::artifact, spec, false);
   std::vector<Artifact> out;
   while (s.step()) out.push_back(read_artifact(s));
   return out;
 }
 
-std::int64_t SqliteRegistry::count_artifacts(const QuerySpec& spec) {
-  std::vector<sqlite::Param> params;
-  auto s = db_->prepare("SELECT count(*) FROM lamindb_artifact a WHERE " + build_where(HostKind::artifact, spec, params));
-  s.bind_all(params);
-  s.step();
-  return s.int64(0);
-}
-
 std::vector<Run> SqliteRegistry::select_runs(const QuerySpec& spec) {
-  std::vector<sqlite::Param> params;
-  std::string sql = std::string("SELECT ") + kRunColumns + " FROM lamindb_run r WHERE " +
-                    build_where(HostKind::run, spec, params) + order_sql(false, spec);
-  if (spec.limit) {
-    sql += " LIMIT ?";
-    params.emplace_back(*spec.limit);
-  }
-  auto s = db_->prepare(sql);
-  s.bind_all(params);
+  auto s = query_statement(HostKind::run, spec, false);
   std::vector<Run> out;
   while (s.step()) out.push_back(read_run(s));
   return out;
 }
 
+std::int64_t SqliteRegistry::count_artifacts(const QuerySpec& spec) {
+  auto s = query_statement(HostKind::artifact, spec, true);
+  s.step();
+  return s.int64(0);
+}
+
 std::int64_t SqliteRegistry::count_runs(const QuerySpec& spec) {
-  std::vector<sqlite::Param> params;
-  auto s = db_->prepare("SELECT count(*) FROM lamindb_run r WHERE " + build_where(HostKind::run, spec, params));
-  s.bind_all(params);
+  auto s = query_statement(HostKind::run, spec, true);
   s.step();
   return s.int64(0);
 }

@@ -97,6 +97,8 @@ class SqliteRegistry : public Registry {
   void delete_artifact_record(std::int64_t id, std::filesystem::path* file);
   std::optional<std::int64_t> output_run_id(const ArtifactOptions& options);
   std::string build_where(HostKind kind, const QuerySpec& spec, std::vector<sqlite::Param>& params);
+  /// The bound statement selecting (or counting) the artifacts or runs `spec` describes.
+  sqlite::Statement query_statement(HostKind kind, const QuerySpec& spec, bool count);
   std::string feature_condition_sql(HostKind kind, const FeatureCondition& c, std::vector<sqlite::Param>& params,
                                     bool correlated);
 
