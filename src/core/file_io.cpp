@@ -1,10 +1,12 @@
 #include "file_io.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -67,7 +69,9 @@ void atomic_write(const fs::path& path, const std::function<void(FileWriter&)>& 
   fs::create_directories(parent, ec);
   if (ec) throw StorageError("cannot create folder '" + parent.string() + "': " + ec.message());
 
-  const fs::path tmp = parent / ("." + path.filename().string() + ".tmp-" + random_suffix());
+  // The writer's pid in the name lets remove_stale_temporaries() tell a dead writer's leftover from a live write.
+  const fs::path tmp = parent / ("." + path.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
+                                 random_suffix());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) fail("cannot create a file in", parent, errno);
   try {
@@ -90,6 +94,31 @@ void atomic_write(const fs::path& path, const std::function<void(FileWriter&)>& 
     fail("cannot replace", path, err);
   }
   if (durable) fsync_directory(parent);
+}
+
+std::size_t remove_stale_temporaries(const fs::path& dir, double min_age_s) {
+  std::size_t removed = 0;
+  std::error_code ec;
+  const auto now = fs::file_time_type::clock::now();
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    // .<name>.tmp-<pid>-<random>
+    const auto tag = name.rfind(".tmp-");
+    if (name.size() < 2 || name[0] != '.' || tag == std::string::npos || tag == 0) continue;
+    const auto dash = name.find('-', tag + 5);
+    if (dash == std::string::npos || dash == tag + 5) continue;
+    const std::string pid_text = name.substr(tag + 5, dash - tag - 5);
+    if (pid_text.find_first_not_of("0123456789") != std::string::npos || pid_text.size() > 9) continue;
+    const auto pid = static_cast<pid_t>(std::stol(pid_text));
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to probe): leave it
+    std::error_code fe;
+    if (!it->is_regular_file(fe)) continue;
+    const auto written = it->last_write_time(fe);
+    if (fe || std::chrono::duration<double>(now - written).count() < min_age_s) continue;
+    if (fs::remove(it->path(), fe)) ++removed;
+  }
+  return removed;
 }
 
 void atomic_write(const fs::path& path, std::string_view content, bool durable) {

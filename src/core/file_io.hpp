@@ -34,6 +34,12 @@ void atomic_write(const std::filesystem::path& path, const std::function<void(Fi
                   bool durable = true);
 void atomic_write(const std::filesystem::path& path, std::string_view content, bool durable = true);
 
+/// Removes what atomic_write left in `dir` when its process died mid-write (SIGKILL, OOM killer): temporary files
+/// `.<name>.tmp-<pid>-<random>` whose process no longer exists on this host and that were last written more than
+/// `min_age_s` ago (a writer on another host sharing the folder keeps its file fresh while it writes). Completed
+/// files are never touched. Returns how many were removed; errors are ignored.
+std::size_t remove_stale_temporaries(const std::filesystem::path& dir, double min_age_s = 60);
+
 /// fsync of a folder, so that a rename or a new entry in it survives a crash.
 void fsync_directory(const std::filesystem::path& dir);
 

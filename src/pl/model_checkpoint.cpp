@@ -237,6 +237,13 @@ void ModelCheckpoint::setup(Trainer& trainer, LightningModule&, const std::strin
   dirpath_ = resolve_ckpt_dir(trainer);
   const std::string& dirpath = *dirpath_;
   const bool local = is_local_path(dirpath);
+  if (trainer.is_global_zero() && stage == "fit" && local) {
+    // Temporary files of a save whose process was killed mid-write (never a completed checkpoint).
+    if (const std::size_t n = lamin::detail::remove_stale_temporaries(dirpath)) {
+      log::info("Removed " + std::to_string(n) + " temporary file(s) left in " + dirpath +
+                " by an interrupted checkpoint save.");
+    }
+  }
   if (trainer.is_global_zero() && stage == "fit" && local && options_.save_top_k() != 0) {
     std::error_code ec;
     if (fs::is_directory(dirpath, ec) && fs::directory_iterator(dirpath, ec) != fs::directory_iterator()) {

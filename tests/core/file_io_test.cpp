@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -86,4 +88,58 @@ TEST(AtomicWrite, FullDiskIsReported) {
 
 TEST(ReadFile, MissingFileIsNotFound) {
   EXPECT_THROW(read_file("/nonexistent/lamin/file"), lamin::NotFoundError);
+}
+
+TEST(AtomicWrite, LeftoversOfKilledWritersAreRemovedOthersKept) {
+  const fs::path dir = fresh_dir("stale");
+  atomic_write(dir / "model.ckpt", "complete");
+  // A real writer, SIGKILLed in the middle of its write: its temporary file stays behind.
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t writer = ::fork();
+  ASSERT_GE(writer, 0);
+  if (writer == 0) {
+    atomic_write(dir / "model.ckpt", [&](FileWriter& w) {
+      w.write("partial");
+      (void)!::write(ready[1], "x", 1);
+      ::pause();
+    });
+    ::_exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::kill(writer, SIGKILL);
+  ::waitpid(writer, nullptr, 0);
+  // A live writer (a sleeping child) and this process's own temporary files are never touched.
+  const pid_t live = ::fork();
+  ASSERT_GE(live, 0);
+  if (live == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  const fs::path live_tmp = dir / (".other.ckpt.tmp-" + std::to_string(live) + "-abcdefgh");
+  const fs::path own_tmp = dir / (".mine.ckpt.tmp-" + std::to_string(::getpid()) + "-abcdefgh");
+  atomic_write(live_tmp, "", false);
+  atomic_write(own_tmp, "", false);
+  atomic_write(dir / "notes.tmp-1-x", "not a temporary file of ours", false);
+
+  auto leftovers = [&] {
+    std::size_t n = 0;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(".model.ckpt.tmp-" + std::to_string(writer) + "-", 0) == 0) ++n;
+    }
+    return n;
+  };
+  ASSERT_EQ(leftovers(), 1u);
+  EXPECT_EQ(remove_stale_temporaries(dir, 3600), 0u);  // too recent: might be another host's live write
+  EXPECT_EQ(remove_stale_temporaries(dir, 0), 1u);
+  EXPECT_EQ(leftovers(), 0u);
+  EXPECT_TRUE(fs::exists(live_tmp));
+  EXPECT_TRUE(fs::exists(own_tmp));
+  EXPECT_TRUE(fs::exists(dir / "notes.tmp-1-x"));
+  EXPECT_EQ(read_file(dir / "model.ckpt"), "complete");
+  ::kill(live, SIGKILL);
+  ::waitpid(live, nullptr, 0);
+  fs::remove_all(dir);
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "core/file_io.hpp"
 #include "lamin/error.hpp"
 #include "lamin/pl/checkpoint_io.hpp"
+#include "lamin/pl/model_checkpoint.hpp"
 #include "lamin/pl/trainer.hpp"
 #include "pl/test_support.hpp"
 
@@ -261,6 +263,39 @@ TEST(CheckpointFile, KillingAWriterMidSaveNeverLeavesATornFile) {
     ++verified;
   }
   EXPECT_EQ(verified, 25);
+}
+
+TEST(CheckpointFile, FitRemovesTheTemporaryFileOfASaveWhoseProcessDied) {
+  TempDir root("ckpt_leftover");
+  const fs::path dir = root / "ckpts";
+  // A process that dies in the middle of a save (after writing part of the checkpoint, before the rename).
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    lamin::detail::atomic_write(dir / "epoch=0-step=3.ckpt", [](lamin::detail::FileWriter& w) {
+      w.write("part of a checkpoint");
+      ::_exit(0);
+    });
+    ::_exit(1);
+  }
+  ::waitpid(child, nullptr, 0);
+  auto leftovers = [&] {
+    std::vector<fs::path> out;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (e.path().filename().string().find(".tmp-") != std::string::npos) out.push_back(e.path());
+    }
+    return out;
+  };
+  ASSERT_EQ(leftovers().size(), 1u);
+  fs::last_write_time(leftovers().front(), fs::file_time_type::clock::now() - std::chrono::minutes(5));
+
+  auto [x, y] = regression_data(8);
+  LinearModule module;
+  auto cb = std::make_shared<ModelCheckpoint>(ModelCheckpointOptions().dirpath(dir.string()));
+  Trainer trainer(quiet_options(root.str()).enable_checkpointing(true).max_epochs(1).callbacks({cb}));
+  trainer.fit(module, DataLoader::from_tensors(x, y, 4));
+  EXPECT_TRUE(leftovers().empty());
+  EXPECT_NO_THROW(load_checkpoint_file((dir / "epoch=0-step=2.ckpt").string()));
 }
 
 // ---- resume -------------------------------------------------------------------------------------------------------
