@@ -4,6 +4,8 @@
 //
 // The registry is ./lamindata (created on first use), or what LAMIN_INSTANCE names: another folder or the URL of a
 // lamin-serve. Each run gets its own keys (the run uid is the logger version), so running twice shows two runs.
+// With a URL, training registers through a local outbox (./lamin-outbox): a save never waits on the network, and
+// the end of fit waits (bounded) for the uploads; the last table is then read from the server itself.
 
 #include <filesystem>
 #include <iostream>
@@ -16,7 +18,7 @@ namespace pl = lamin::pl;
 static lamin::Instance open_instance() {
   const char* env = std::getenv("LAMIN_INSTANCE");
   const std::string where = env && *env ? env : "lamindata";
-  if (where.rfind("http://", 0) == 0 || where.rfind("https://", 0) == 0) return lamin::connect(where);
+  if (lamin::is_remote_url(where)) return lamin::connect_buffered(where, "lamin-outbox");
   if (std::filesystem::exists(std::filesystem::path(where) / ".lamindb" / "lamin.db")) return lamin::connect(where);
   return lamin::init(where);
 }
@@ -47,8 +49,11 @@ int main() {
             << instance->artifacts().key_startswith(prefix + "/").kind("model").table(
                    {"score", "model_rank", "is_best_model", "is_last_model"}).to_string()
             << "\n";
+  const char* env = std::getenv("LAMIN_INSTANCE");
+  const bool remote = env && lamin::is_remote_url(env);
+  lamin::Instance registry = remote ? lamin::connect(env) : instance;  // the server's view, uploads included
   std::cout << "== every checkpoint in the registry ==\n"
-            << instance->artifacts().kind("model").table({"score", "model_rank", "is_best_model"}).to_string() << "\n";
+            << registry->artifacts().kind("model").table({"score", "model_rank", "is_best_model"}).to_string() << "\n";
   std::cout << "== lineage (Mermaid) ==\n" << lamin::lineage(*instance, best, lamin::LineageFormat::mermaid) << "\n";
   return 0;
 }

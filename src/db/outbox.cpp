@@ -238,7 +238,10 @@ class OutboxRegistry : public Registry {
   Run create_run(const Transform& transform, const RunOptions& options) override {
     return write([&] {
       Run r = local_->create_run(transform, options);
-      enqueue("run", {{"local_id", r.id}, {"transform_id", transform.id}, {"options", rest::to_json(options)}});
+      // The server's run gets the same uid: checkpoint keys contain it.
+      RunOptions uploaded = options;
+      uploaded.uid(r.uid);
+      enqueue("run", {{"local_id", r.id}, {"transform_id", transform.id}, {"options", rest::to_json(uploaded)}});
       return r;
     });
   }

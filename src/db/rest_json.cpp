@@ -285,7 +285,7 @@ json to_json(const RunOptions& o) {
   return {{"name", opt(o.name())}, {"description", opt(o.description())}, {"entrypoint", opt(o.entrypoint())},
           {"params", o.params()}, {"cli_args", opt(o.cli_args())}, {"reference", opt(o.reference())},
           {"reference_type", opt(o.reference_type())}, {"initiated_by_run_id", opt(o.initiated_by_run_id())},
-          {"_status_code", static_cast<int>(o.status())}};
+          {"_status_code", static_cast<int>(o.status())}, {"uid", opt(o.uid())}};
 }
 RunOptions run_options_from_json(const json& j) {
   RunOptions o;
@@ -297,6 +297,7 @@ RunOptions run_options_from_json(const json& j) {
   auto ref = opt_str(j, "reference");
   if (ref) o.reference(*ref, opt_str(j, "reference_type").value_or(""));
   if (auto v = opt_int64(j, "initiated_by_run_id")) o.initiated_by_run_id(*v);
+  if (auto v = opt_str(j, "uid")) o.uid(*v);
   if (auto v = opt_int64(j, "_status_code")) {
     if (*v < -3 || *v > 2) throw ValidationError("field '_status_code' must be between -3 and 2");
     o.status(static_cast<RunStatus>(*v));

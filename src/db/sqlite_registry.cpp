@@ -1175,11 +1175,23 @@ Run SqliteRegistry::create_run(const Transform& transform, const RunOptions& o) 
   std::optional<std::string> cli = o.cli_args();
   if (cli && cli->size() > 1024) cli = cli->substr(0, 1024);
   if (o.name() && o.name()->size() > 150) throw ValidationError("Run names are limited to 150 characters.");
+  if (o.uid() && (o.uid()->size() != kRunUidLength || !is_base62(*o.uid()))) {
+    throw ValidationError("A run uid has " + std::to_string(kRunUidLength) + " base62 characters, got '" + *o.uid() + "'");
+  }
   Tx tx(*this);
+  if (o.uid()) {
+    if (auto existing = find_run(*o.uid())) {
+      if (existing->transform_id != transform.id) {
+        throw IntegrityError("A run with uid '" + *o.uid() + "' exists for another transform.");
+      }
+      tx.commit();
+      return *existing;
+    }
+  }
   db_->prepare(
          "INSERT INTO lamindb_run (uid, name, description, entrypoint, params, reference, reference_type, cli_args, "
          "_status_code, transform_id, created_by_id, initiated_by_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .bind(1, base62_uid(kRunUidLength))
+      .bind(1, o.uid() ? *o.uid() : base62_uid(kRunUidLength))
       .bind(2, o.name())
       .bind(3, o.description())
       .bind(4, o.entrypoint())

@@ -332,6 +332,20 @@ TEST_F(RegistryTest, SetFeatureValuesOnManyArtifacts) {
   }
 }
 
+TEST_F(RegistryTest, RunsWithAChosenUid) {
+  const Transform t = instance->create_transform(TransformOptions("train.py").source_code("x"));
+  const Transform other = instance->create_transform(TransformOptions("eval.py").source_code("y"));
+  const lamin::Run run = instance->create_run(t, RunOptions().uid("abcdefghABCDEF12").name("first"));
+  EXPECT_EQ(run.uid, "abcdefghABCDEF12");
+  // A replay returns the same run; the same uid for another transform, or a malformed uid, is an error.
+  EXPECT_EQ(instance->create_run(t, RunOptions().uid("abcdefghABCDEF12")).id, run.id);
+  EXPECT_EQ(instance->runs().count(), 1);
+  EXPECT_THROW(instance->create_run(other, RunOptions().uid("abcdefghABCDEF12")), IntegrityError);
+  EXPECT_THROW(instance->create_run(t, RunOptions().uid("short")), ValidationError);
+  EXPECT_THROW(instance->create_run(t, RunOptions().uid("abcdefghABCDEF1-")), ValidationError);
+  EXPECT_EQ(instance->runs().count(), 1);
+}
+
 TEST_F(RegistryTest, AmbiguousFeatureNames) {
   const auto t1 = instance->create_feature(FeatureOptions().name("t1").is_type(true));
   const auto t2 = instance->create_feature(FeatureOptions().name("t2").is_type(true));

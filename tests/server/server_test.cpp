@@ -216,6 +216,12 @@ TEST(Outbox, ServerKilledAndRestartedMidTrainingEverythingArrivesOnce) {
   const json expected = baseline(tmp, 12, 200000);
   EXPECT_EQ(server_state(tmp / "served"), expected);
   EXPECT_EQ(dump(*inst), expected);  // local reads: the same state
+  // The run keeps its uid on the server (checkpoint keys derived from it stay true there).
+  const auto local_runs = inst->runs().all();
+  const auto served_runs = connect(tmp / "served")->runs().all();
+  ASSERT_EQ(local_runs.size(), 1u);
+  ASSERT_EQ(served_runs.size(), 1u);
+  EXPECT_EQ(served_runs.front().uid, local_runs.front().uid);
 }
 
 TEST(Outbox, ServerDownTrainingGoesOnAndTheOutboxDrainsLater) {

@@ -16,7 +16,8 @@
 //
 // Consistency model: reads through this instance (queries, get_values, describe, find_*) answer from the local
 // state: everything written through this outbox, uploaded or not, with local ids and uids (the server assigns its
-// own ids and uids; the outbox keeps the mapping). Records other clients put on the server are not visible here;
+// own ids and artifact uids; the outbox keeps the mapping). Runs keep their uid on the server, so checkpoint keys
+// derived from the run uid name the same run there. Records other clients put on the server are not visible here;
 // read them with lamin::connect(url). A feature named in add_values that the local state lacks is fetched from the
 // server (when reachable) first.
 

@@ -47,6 +47,10 @@ struct RunOptions {
   RunOptions& reference(std::string v, std::string type) { reference_ = std::move(v); reference_type_ = std::move(type); return *this; }
   RunOptions& initiated_by_run_id(std::int64_t v) { initiated_by_run_id_ = v; return *this; }
   RunOptions& status(RunStatus v) { status_ = v; return *this; }
+  /// A uid chosen by the caller (16 base62 characters) instead of a random one: how a run keeps its uid when a
+  /// buffered instance uploads it (checkpoint keys contain it). Creating a run whose uid exists returns that run
+  /// when it belongs to the same transform (a replay), and throws IntegrityError otherwise.
+  RunOptions& uid(std::string v) { uid_ = std::move(v); return *this; }
 
   const std::optional<std::string>& name() const { return name_; }
   const std::optional<std::string>& description() const { return description_; }
@@ -57,9 +61,10 @@ struct RunOptions {
   const std::optional<std::string>& reference_type() const { return reference_type_; }
   std::optional<std::int64_t> initiated_by_run_id() const { return initiated_by_run_id_; }
   RunStatus status() const { return status_; }
+  const std::optional<std::string>& uid() const { return uid_; }
 
  private:
-  std::optional<std::string> name_, description_, entrypoint_, cli_args_, reference_, reference_type_;
+  std::optional<std::string> name_, description_, entrypoint_, cli_args_, reference_, reference_type_, uid_;
   nlohmann::json params_;
   std::optional<std::int64_t> initiated_by_run_id_;
   RunStatus status_ = RunStatus::started;
