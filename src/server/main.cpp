@@ -290,6 +290,16 @@ class Server {
   }
 
   void upload(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    // An answer given before the whole body was read must close the connection: on a kept-alive connection the
+    // unread rest of the body would be parsed as the next request.
+    bool consumed = false;
+    struct CloseUnlessConsumed {
+      httplib::Response& res;
+      const bool& consumed;
+      ~CloseUnlessConsumed() {
+        if (!consumed) res.set_header("Connection", "close");
+      }
+    } close_unless_consumed{res, consumed};
     if (!authorized(req, res)) return;
     const fs::path dir = uploads_ / lamin::base62_uid(16);
     try {
@@ -336,6 +346,7 @@ class Server {
             return true;
           });
       out.close();
+      consumed = !bad && static_cast<bool>(out);
       if (bad) throw HttpError(400, "validation", bad_message);
       if (file.empty()) throw HttpError(400, "validation", "missing form part 'file'");
       if (!out) throw HttpError(500, "storage", "cannot write the upload");

@@ -230,6 +230,29 @@ TEST(Auth, TheClientRefreshesAnExpiredTokenTransparently) {
   }
 }
 
+TEST(Auth, AnUploadRejectedForAStaleTokenIsRetriedCleanly) {
+  // The server restarts with a new secret: the client's token is stale. The upload is answered 401 before its body
+  // is read; the server closes that connection, so the refresh and the retried upload are not read from the rest
+  // of the rejected body (which would come back as a garbled request).
+  TempDir tmp;
+  ServeProcess server(tmp / "served", keys_file(tmp));
+  server.start();
+  const int port = server.port();
+  auto remote = connect_rest(server.url(), rest_options());
+  remote->create_feature(FeatureOptions("epoch", "int"));  // exchanged a token, connection kept alive
+  server.kill(SIGKILL);
+  server.start(port);
+  remote->create_feature(FeatureOptions("step", "int"));  // a new connection, the stale token refreshed
+  const auto a = remote->create_artifact(write_file(tmp / "big.ckpt", std::string(1 << 20, 'w')),
+                                         ArtifactOptions("big.ckpt"));
+  server.kill(SIGKILL);
+  server.start(port);
+  const auto b = remote->create_artifact(write_file(tmp / "big2.ckpt", std::string(1 << 20, 'v')),
+                                         ArtifactOptions("big2.ckpt"));
+  EXPECT_EQ(remote->artifacts().count(), 2);
+  EXPECT_NE(a.uid, b.uid);
+}
+
 TEST(Auth, TokensSignedWithASecretFileOutliveARestart) {
   TempDir tmp;
   const fs::path secret = write_file(tmp / "secret", std::string(48, 's'));
