@@ -227,6 +227,19 @@ class OutboxRegistry : public Registry {
       return n;
     });
   }
+  void set_feature_values(const Feature& f, const std::vector<std::pair<std::int64_t, json>>& values) override {
+    write([&] {
+      local_->set_feature_values(f, values);
+      // One queued operation (sent as a few batch calls), not a remove and an add per artifact.
+      json targets = json::array();
+      for (const auto& [id, v] : values) targets.push_back({id, v});
+      if (!targets.empty()) enqueue("set_feature_values", {{"feature", rest::to_json(f)}, {"values", targets}});
+      return 0;
+    });
+  }
+  std::map<std::int64_t, std::vector<json>> feature_values_of_artifacts(const Feature& f, const QuerySpec& s) override {
+    return read([&] { return local_->feature_values_of_artifacts(f, s); });
+  }
   Transform create_transform(const TransformOptions& options) override {
     return write([&] {
       std::int64_t before = max_id("lamindb_transform");
@@ -550,6 +563,15 @@ class OutboxRegistry : public Registry {
       if (p.contains("value")) value = p["value"];
       r.set_next_key(op.key);
       r.remove_values_by_id(host, id, ref, value);
+      return {};
+    }
+    if (op.op == "set_feature_values") {
+      Feature f = rest::feature_from_json(p.at("feature"));
+      f.id = remote_feature(f.id);
+      std::vector<std::pair<std::int64_t, json>> values;
+      for (const auto& item : p.at("values")) values.emplace_back(need("artifact", item.at(0).get<std::int64_t>()).first, item.at(1));
+      r.set_next_key(op.key);
+      r.set_feature_values(f, values);
       return {};
     }
     throw IntegrityError("unknown queued operation '" + op.op + "'");

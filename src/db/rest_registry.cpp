@@ -290,6 +290,98 @@ std::int64_t RestRegistry::remove_values(const Artifact& artifact, const Feature
 std::int64_t RestRegistry::remove_values(const Run& run, const FeatureRef& feature, const std::optional<json>& value) {
   return remove_values_by_id("run", run.id, feature, value);
 }
+void RestRegistry::set_feature_values(const Feature& feature, const std::vector<std::pair<std::int64_t, json>>& values) {
+  for (const auto& [id, value] : values) {
+    if (value.is_null()) throw ValidationError("set_feature_values: a value of feature '" + feature.name + "' is null");
+    validate_feature_value(feature, value);
+  }
+  if (values.empty()) return;
+  const bool replay = !next_key_.empty();
+  std::string k = key();
+  // 1. The value rows (upserts: a replay finds them), by hash.
+  std::map<std::string, json> distinct;  // hash -> record
+  std::vector<std::string> hashes;
+  for (const auto& [id, value] : values) {
+    hashes.push_back(json_value_hash(value));
+    distinct.emplace(hashes.back(), json{{"feature_id", feature.id}, {"value", json::parse(python_json_dumps(value))},
+                                         {"hash", hashes.back()}});
+  }
+  std::map<std::string, std::int64_t> value_id;
+  json records = json::array();
+  for (const auto& [hash, record] : distinct) records.push_back(record);
+  for (std::size_t start = 0; start < records.size(); start += kMaxRecords) {
+    json chunk(records.begin() + static_cast<std::ptrdiff_t>(start),
+               records.begin() + static_cast<std::ptrdiff_t>(std::min(records.size(), start + kMaxRecords)));
+    for (const auto& row : http_.call(
+             "PUT", p("/modules/core/jsonvalue/upsert?conflict_columns=feature_id&conflict_columns=hash"), &chunk)) {
+      value_id[row.at("hash").get<std::string>()] = row.at("id").get<std::int64_t>();
+    }
+  }
+  std::map<std::int64_t, std::int64_t> target;  // artifact id -> jsonvalue id
+  for (std::size_t i = 0; i < values.size(); ++i) target[values[i].first] = value_id.at(hashes[i]);
+
+  // 2. The artifacts' current links, and which of them point at values of this feature.
+  json links = json::array();
+  std::vector<std::int64_t> ids;
+  for (const auto& [artifact_id, value] : target) ids.push_back(artifact_id);
+  for (std::size_t start = 0; start < ids.size(); start += kMaxRecords) {
+    const json chunk = std::vector<std::int64_t>(
+        ids.begin() + static_cast<std::ptrdiff_t>(start),
+        ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), start + kMaxRecords)));
+    for (auto& row : query_all("artifactjsonvalue", {{"select", {"id", "artifact_id", "jsonvalue_id"}},
+                                                     {"filter", {{"artifact_id", {{"in", chunk}}}}}})) {
+      links.push_back(std::move(row));
+    }
+  }
+  std::set<std::int64_t> of_feature;
+  {
+    std::set<std::int64_t> linked;
+    for (const auto& l : links) linked.insert(l.at("jsonvalue_id").get<std::int64_t>());
+    const std::vector<std::int64_t> linked_ids(linked.begin(), linked.end());
+    for (std::size_t start = 0; start < linked_ids.size(); start += kMaxRecords) {
+      const json chunk = std::vector<std::int64_t>(
+          linked_ids.begin() + static_cast<std::ptrdiff_t>(start),
+          linked_ids.begin() + static_cast<std::ptrdiff_t>(std::min(linked_ids.size(), start + kMaxRecords)));
+      json filter = {{"and", {{{"id", {{"in", chunk}}}}, {{"feature_id", {{"eq", feature.id}}}}}}};
+      for (const auto& row : query_all("jsonvalue", {{"select", {"id"}}, {"filter", filter}}))
+        of_feature.insert(row.at("id").get<std::int64_t>());
+    }
+  }
+  // 3. Outdated links go, missing ones come (both idempotent: a replay deletes nothing and finds its links).
+  json doomed = json::array();
+  std::set<std::int64_t> has_target;
+  for (const auto& l : links) {
+    const auto artifact_id = l.at("artifact_id").get<std::int64_t>();
+    const auto value = l.at("jsonvalue_id").get<std::int64_t>();
+    if (!of_feature.count(value)) continue;
+    if (value == target.at(artifact_id)) {
+      has_target.insert(artifact_id);
+    } else {
+      doomed.push_back({{"id", l.at("id")}});
+    }
+  }
+  for (std::size_t start = 0; start < doomed.size() || (start == 0 && replay); start += kMaxRecords) {
+    json body = {{"records", json(doomed.begin() + static_cast<std::ptrdiff_t>(start),
+                                  doomed.begin() + static_cast<std::ptrdiff_t>(std::min(doomed.size(), start + kMaxRecords)))}};
+    http_.call("POST", p("/modules/core/artifactjsonvalue/batch-delete"), &body, k);
+    k.clear();
+  }
+  const auto run_id = detail::current_run_id(this);
+  json missing = json::array();
+  for (const auto& [artifact_id, value] : target) {
+    if (has_target.count(artifact_id)) continue;
+    json link = {{"artifact_id", artifact_id}, {"jsonvalue_id", value}};
+    if (run_id) link["run_id"] = *run_id;
+    missing.push_back(std::move(link));
+  }
+  for (std::size_t start = 0; start < missing.size(); start += kMaxRecords) {
+    json chunk(missing.begin() + static_cast<std::ptrdiff_t>(start),
+               missing.begin() + static_cast<std::ptrdiff_t>(std::min(missing.size(), start + kMaxRecords)));
+    http_.call("PUT", p("/modules/core/artifactjsonvalue/upsert?conflict_columns=artifact_id&conflict_columns=jsonvalue_id"),
+               &chunk);
+  }
+}
+
 json RestRegistry::get_values(const Artifact& artifact) {
   return values_call("get", {{"host", "artifact"}, {"id", artifact.id}}, false).at("values");
 }

@@ -60,6 +60,10 @@ class RestRegistry : public Registry {
   std::vector<Run> select_runs(const QuerySpec& spec) override;
   std::int64_t count_runs(const QuerySpec& spec) override;
   std::map<std::int64_t, nlohmann::json> values_of_artifacts(const std::vector<std::int64_t>& ids) override;
+  /// With the generic endpoints: the values upserted once, the artifacts' links of the feature read in one query,
+  /// the outdated ones batch-deleted, the missing ones upserted. A handful of calls, whatever the number of artifacts.
+  void set_feature_values(const Feature& feature,
+                          const std::vector<std::pair<std::int64_t, nlohmann::json>>& values) override;
   std::map<std::int64_t, nlohmann::json> values_of_runs(const std::vector<std::int64_t>& ids) override;
 
   /// Downloads the artifact's file to `to`.

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -120,5 +121,61 @@ inline nlohmann::json dump(Registry& r) {
   }
   return {{"features", features}, {"runs", runs}, {"artifacts", artifacts}};
 }
+
+/// A pass-through proxy to a server that counts key exchanges and remembers every bearer it saw.
+class CountingProxy {
+ public:
+  explicit CountingProxy(int upstream_port) : upstream_port_(upstream_port) {
+    auto forward = [this](const httplib::Request& req, httplib::Response& res) {
+      const std::string auth = req.get_header_value("Authorization");
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (req.path == "/api/account/jwt") ++exchanges_;
+        else bearers_.push_back(auth.substr(auth.find(' ') + 1));
+      }
+      httplib::Client up("127.0.0.1", upstream_port_);
+      httplib::Headers h;
+      if (!auth.empty()) h.emplace("Authorization", auth);
+      for (const char* name : {"Idempotency-Key"})
+        if (req.has_header(name)) h.emplace(name, req.get_header_value(name));
+      const std::string type = req.get_header_value("Content-Type");
+      httplib::Result r = req.method == "GET"    ? up.Get(req.target.c_str(), h)
+                          : req.method == "PUT"  ? up.Put(req.target.c_str(), h, req.body, type.c_str())
+                          : req.method == "PATCH" ? up.Patch(req.target.c_str(), h, req.body, type.c_str())
+                                                 : up.Post(req.target.c_str(), h, req.body, type.c_str());
+      res.status = r ? r->status : 502;
+      res.set_content(r ? r->body : std::string("{}"), "application/json");
+    };
+    svr_.Get(".*", forward);
+    svr_.Post(".*", forward);
+    svr_.Put(".*", forward);
+    svr_.Patch(".*", forward);
+    port_ = svr_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { svr_.listen_after_bind(); });
+    while (!svr_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~CountingProxy() {
+    svr_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int exchanges() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return exchanges_;
+  }
+  std::vector<std::string> bearers() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return bearers_;
+  }
+
+ private:
+  int upstream_port_;
+  httplib::Server svr_;
+  std::thread thread_;
+  int port_ = 0;
+  std::mutex mutex_;
+  int exchanges_ = 0;
+  std::vector<std::string> bearers_;
+};
 
 }  // namespace lamin::test

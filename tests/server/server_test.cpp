@@ -28,6 +28,7 @@ void workload(Registry& r, const fs::path& files, int n, std::size_t file_size =
   r.create_feature(FeatureOptions("val_loss", "float"));
   r.create_feature(FeatureOptions("epoch", "int"));
   r.create_feature(FeatureOptions("is_best_model", "bool"));
+  const Feature rank = r.create_feature(FeatureOptions("model_rank", "int"));
   auto t = r.create_transform(TransformOptions(prefix + "train.py").source_code("print('train')"));
   auto run = r.create_run(t, RunOptions().name(prefix + "run").params({{"lr", 0.01}}));
   r.add_values(run, {{"epoch", n}});
@@ -36,6 +37,7 @@ void workload(Registry& r, const fs::path& files, int n, std::size_t file_size =
   r.add_run_input(data, run);
   std::optional<Artifact> best;
   double best_loss = 1e9;
+  std::vector<std::pair<std::int64_t, json>> ranks;  // every checkpoint's rank moved at once, as Checkpoint does
   for (int i = 0; i < n; ++i) {
     std::string content(file_size, 'x');
     content.replace(0, prefix.size() + 8, prefix + "epoch" + std::to_string(1000 + i));
@@ -43,6 +45,9 @@ void workload(Registry& r, const fs::path& files, int n, std::size_t file_size =
                                ArtifactOptions(prefix + "ckpt/model.ckpt").kind("model").run(run));
     const double loss = (i % 3 == 0) ? 0.5 / (i + 1) : 0.9;
     r.add_values(a, {{"val_loss", loss}, {"epoch", i}});
+    ranks.insert(ranks.begin(), {a.id, 0});
+    for (std::size_t k = 0; k < ranks.size(); ++k) ranks[k].second = static_cast<std::int64_t>(k);
+    r.set_feature_values(rank, ranks);
     if (loss < best_loss) {
       if (best) r.remove_values(*best, "is_best_model");
       r.add_values(a, {{"is_best_model", true}});
@@ -320,7 +325,7 @@ TEST(Server, SeveralClientProcessesAtOnceLoseNothing) {
   auto reg = connect(tmp / "served");
   EXPECT_EQ(reg->artifacts().all_branches().count(), 4 * 7);
   EXPECT_EQ(reg->runs().count(), 4);
-  EXPECT_EQ(reg->features().size(), 3u);
+  EXPECT_EQ(reg->features().size(), 4u);
   for (int i = 0; i < 4; ++i) {
     const std::string p = "client" + std::to_string(i) + "/";
     EXPECT_EQ(reg->artifacts().key(p + "ckpt/model.ckpt").count(), 6);

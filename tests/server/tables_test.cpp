@@ -2,6 +2,8 @@
 // feature values written through them by the REST client: the same rows as the SQLite backend, idempotent retries.
 #include <sqlite3.h>
 
+#include <map>
+
 #include "db/rest_registry.hpp"
 #include "serve_util.hpp"
 
@@ -312,6 +314,51 @@ TEST(Values, RetriedAddsDoNotDuplicateAndRetriedRemovesCountOnce) {
   EXPECT_EQ(s.remote->get_values(run)["epoch"], json::array({1, 2}));
   EXPECT_EQ(s.remote->remove_values(run, "epoch"), 2);
   EXPECT_EQ(s.remote->get_values(run), json::object());
+}
+
+TEST(Values, SetFeatureValuesThroughTheServerEqualsTheSqliteBackend) {
+  // One feature moved on many artifacts in a handful of calls; the same end state as the embedded backend, and a
+  // replay (the outbox resending the operation) changes nothing.
+  Served s;
+  TempDir local_dir;
+  Instance local = init(local_dir / "inst");
+  std::map<std::string, std::int64_t> counts;
+  for (Instance* inst : {&s.remote, &local}) {
+    Instance& r = *inst;
+    const Feature rank = r->create_feature(FeatureOptions("model_rank", "int"));
+    std::vector<Artifact> arts;
+    for (int i = 0; i < 6; ++i) {
+      const std::string name = "c" + std::to_string(i) + ".ckpt";
+      arts.push_back(r->create_artifact(write_file(s.tmp / "files" / name, name), ArtifactOptions(name)));
+    }
+    r->add_values(arts[0], {{rank, 0}});
+    r->add_values(arts[1], {{rank, 1}, {rank, 4}});
+    r->add_values(arts[2], {{rank, 2}});
+    std::vector<std::pair<std::int64_t, json>> targets;
+    for (int i = 0; i < 5; ++i) targets.emplace_back(arts[i].id, 4 - i);  // arts[5] not listed
+    if (inst == &s.remote) {
+      // Through a counting proxy: a fixed handful of calls (values, links, feature check, delete, upsert).
+      CountingProxy proxy(s.server.port());
+      Instance counted = connect_rest(proxy.url(), rest_options());
+      const auto before = proxy.bearers().size();
+      counted->set_feature_values(rank, targets);
+      EXPECT_LE(proxy.bearers().size() - before, 6u);
+      auto& rest = dynamic_cast<rest::RestRegistry&>(*s.remote);
+      for (int replay = 0; replay < 2; ++replay) {
+        rest.set_next_key("replayed-set-values-key-01");
+        r->set_feature_values(rank, targets);
+      }
+    } else {
+      r->set_feature_values(rank, targets);
+    }
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(r->get_values(arts[i]), (json{{"model_rank", 4 - i}})) << i;
+    EXPECT_EQ(r->get_values(arts[5]), json::object());
+  }
+  for (const char* table : {"lamindb_jsonvalue", "lamindb_artifactjsonvalue"}) {
+    EXPECT_EQ(count_rows(s.tmp / "served", table), count_rows(local_dir / "inst", table)) << table;
+  }
+  EXPECT_EQ(sql_rows(s.tmp / "served", "SELECT feature_id, value, hash FROM lamindb_jsonvalue ORDER BY hash"),
+            sql_rows(local_dir / "inst", "SELECT feature_id, value, hash FROM lamindb_jsonvalue ORDER BY hash"));
 }
 
 TEST(Values, ValidationErrorsAreTheSqliteBackends) {
