@@ -416,8 +416,20 @@ class OutboxRegistry : public Registry {
         failure = e.what();
       }
       std::lock_guard<std::mutex> lock(mutex_);
-      Transaction tx(*local_);
       auto& db = local_->database();
+      // Recording an answer need not wait for the disk (the caller's writes do): if a crash loses the record, the
+      // operation is sent again with its idempotency key and the server answers as the first time.
+      db.exec("PRAGMA synchronous=NORMAL");
+      struct RestoreSync {
+        sqlite::Database& db;
+        ~RestoreSync() {
+          try {
+            db.exec("PRAGMA synchronous=FULL");
+          } catch (...) {
+          }
+        }
+      } restore{db};
+      Transaction tx(*local_);
       for (const auto& [kind, local_id, remote_id, remote_uid] : maps) {
         auto m = db.prepare("INSERT OR REPLACE INTO lamin_outbox_map (kind, local_id, remote_id, remote_uid) VALUES (?, ?, ?, ?)");
         m.bind(1, kind).bind(2, local_id).bind(3, remote_id).bind(4, remote_uid);
