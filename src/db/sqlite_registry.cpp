@@ -377,16 +377,10 @@ void SqliteRegistry::commit() {
       if (ec) log::warn("could not delete stored file '" + path.string() + "': " + ec.message());
     }
     delete_inodes_.clear();
-    const bool deleted = !delete_on_commit_.empty();
+    // The unlinks are not fsynced: the deletion of the record is durable with the commit, and a file that a power
+    // loss brings back has no record (disk space only, never a record without its file).
     delete_on_commit_.clear();
     stored_in_tx_.clear();
-    if (deleted) {
-      try {
-        fsync_directory(info_.root / ".lamindb");
-      } catch (const Error& e) {
-        log::warn(e.what());
-      }
-    }
     return;
   }
   --depth_;
