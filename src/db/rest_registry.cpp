@@ -143,7 +143,7 @@ Feature RestRegistry::create_feature(const FeatureOptions& options) {
   return feature_from_json(single(http_.call("PUT", p("/modules/core/feature"), &body, key())));
 }
 std::vector<Feature> RestRegistry::features() {
-  json body = {{"filter", json::object()}};
+  json body = {{"lamin_query", json::object()}};  // lamin-serve's own listing (ordered by name), not the generic query
   std::vector<Feature> out;
   for (const auto& f : http_.call("POST", p("/modules/core/feature"), &body)) out.push_back(feature_from_json(f));
   return out;

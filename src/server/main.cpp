@@ -180,6 +180,11 @@ class Server {
   }
 
   /// A non-negative integer query parameter (`fallback` when absent), at most `max`.
+  json generic_query(const std::string& model, const httplib::Request& req, const json& body) {
+    return tables_->query(model, body, count_param(req, "limit", 50, lamin::serve::Tables::kMaxLimit),
+                          count_param(req, "offset", 0, std::numeric_limits<std::int64_t>::max()));
+  }
+
   static std::int64_t count_param(const httplib::Request& req, const char* name, std::int64_t fallback,
                                   std::int64_t max) {
     if (!req.has_param(name)) return fallback;
@@ -473,7 +478,8 @@ class Server {
     json_route("PUT", I + "/modules/core/feature", true, [this](const auto&, const json& b) {
       return json::array({rest::to_json(reg().create_feature(rest::feature_options_from_json(b)))});
     });
-    json_route("POST", I + "/modules/core/feature", false, [this](const auto&, const json&) {
+    json_route("POST", I + "/modules/core/feature", false, [this](const httplib::Request& req, const json& b) {
+      if (lamin::serve::Tables::is_generic_query(b)) return generic_query("feature", req, b);
       json out = json::array();
       for (const auto& f : reg().features()) out.push_back(rest::to_json(f));
       return out;
@@ -540,7 +546,8 @@ class Server {
       if (code < -3 || code > 2) throw lamin::ValidationError("field '_status_code' must be between -3 and 2");
       return json::array({rest::to_json(reg().finish_run(*run, static_cast<lamin::RunStatus>(code)))});
     });
-    json_route("POST", I + "/modules/core/run", false, [this](const auto&, const json& b) {
+    json_route("POST", I + "/modules/core/run", false, [this](const httplib::Request& req, const json& b) {
+      if (lamin::serve::Tables::is_generic_query(b)) return generic_query("run", req, b);
       const auto spec = rest::query_spec_from_json(rest::member(b, "lamin_query"));
       if (rest::boolean(b, "count", false)) return json{{"count", reg().count_runs(spec)}};
       json out = json::array();
@@ -548,7 +555,8 @@ class Server {
       return out;
     });
     // artifacts
-    json_route("POST", I + "/modules/core/artifact", false, [this](const auto&, const json& b) {
+    json_route("POST", I + "/modules/core/artifact", false, [this](const httplib::Request& req, const json& b) {
+      if (lamin::serve::Tables::is_generic_query(b)) return generic_query("artifact", req, b);
       const auto spec = rest::query_spec_from_json(rest::member(b, "lamin_query"));
       if (rest::boolean(b, "count", false)) return json{{"count", reg().count_artifacts(spec)}};
       json out = json::array();
@@ -609,9 +617,16 @@ class Server {
       return out;
     });
     json_route("POST", M, false, [this](const httplib::Request& req, const json& b) {
-      return tables_->query(req.matches[2], b, count_param(req, "limit", 50, lamin::serve::Tables::kMaxLimit),
-                            count_param(req, "offset", 0, std::numeric_limits<std::int64_t>::max()));
+      return generic_query(req.matches[2], req, b);
     });
+    // read-only through the generic query (their writes have their own routes)
+    json_route("POST", I + "/modules/core/(transform|artifact_input_of_runs)", false,
+               [this](const httplib::Request& req, const json& b) { return generic_query(req.matches[2], req, b); });
+    json_route("PUT", I + "/modules/core/(" + std::string(lamin::serve::Tables::query_only_pattern()) +
+                          "|transform|artifact_input_of_runs)/upsert", true,
+               [this](const httplib::Request& req, const json& b) {
+                 return tables_->upsert(req.matches[2], {"id"}, b);  // answers 405: read-only here
+               });
     json_route("POST", M + "/batch-delete", true, [this](const httplib::Request& req, const json& b) {
       lamin::Transaction tx(reg());
       json out = tables_->batch_delete(req.matches[2], b);

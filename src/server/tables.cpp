@@ -48,7 +48,8 @@ const Tables::Column& Tables::Table::column(const std::string& field, const char
 
 const Tables::Table& Tables::table(const std::string& model) {
   if (auto it = tables_.find(model); it != tables_.end()) return it->second;
-  static const std::set<std::string> served = {"jsonvalue", "artifactjsonvalue", "runjsonvalue"};
+  static const std::set<std::string> served = {"jsonvalue", "artifactjsonvalue", "runjsonvalue", "artifact", "run",
+                                               "transform", "feature", "artifact_input_of_runs"};
   if (!served.count(model)) throw HttpError(404, "not_found", "no model '" + printable(model) + "' in module core");
   Table t;
   t.name = "lamindb_" + model;
@@ -290,7 +291,19 @@ json Tables::query(const std::string& model, const json& body, std::int64_t limi
   return out;
 }
 
+bool Tables::writable(const std::string& model) {
+  return model == "jsonvalue" || model == "artifactjsonvalue" || model == "runjsonvalue";
+}
+
+void Tables::require_writable(const std::string& model) {
+  if (!writable(model)) {
+    throw HttpError(405, "read_only",
+                    "model '" + printable(model) + "' is read-only through the generic endpoints; use its own route");
+  }
+}
+
 json Tables::upsert(const std::string& model, const std::vector<std::string>& conflict_columns, const json& records) {
+  require_writable(model);
   const Table& t = table(model);
   if (conflict_columns.empty()) throw HttpError(400, "validation", "query parameter 'conflict_columns' is required");
   std::vector<std::string> key;
@@ -379,6 +392,7 @@ json Tables::upsert(const std::string& model, const std::vector<std::string>& co
 }
 
 json Tables::batch_delete(const std::string& model, const json& body) {
+  require_writable(model);
   const Table& t = table(model);
   if (!body.is_object() || !body.contains("records") || body.size() != 1)
     invalid("the batch-delete body must be {\"records\": [{\"id\": ...}, ...]}");

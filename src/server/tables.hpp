@@ -6,7 +6,9 @@
 //   POST /instances/{id}/modules/core/{model}?limit=&offset=     body: {select, filter, order_by}
 //   POST /instances/{id}/modules/core/{model}/batch-delete       body: {records: [{id}, ...]}  -> {deleted_count}
 //
-// Models: `jsonvalue`, `artifactjsonvalue`, `runjsonvalue` (table `lamindb_<model>`). Field names are checked
+// Models: `jsonvalue`, `artifactjsonvalue`, `runjsonvalue` (table `lamindb_<model>`); queries also on `artifact`,
+// `run`, `transform`, `feature` and `artifact_input_of_runs`, which are written through their own routes (405 for
+// upsert and batch-delete there: an artifact needs its file, a run its lifecycle). Field names are checked
 // against the table's real columns (PRAGMA table_info, read once) and every value is bound as a parameter: SQL text
 // is assembled only from those checked names and fixed fragments. JSON columns (`value`, `_aux`) hold the value as
 // Python's `json.dumps` writes it, as the SQLite backend does, and are answered as JSON.
@@ -41,6 +43,15 @@ class Tables {
 
   /// The models served by the generic endpoints (a regex alternation for routes).
   static const char* model_pattern() { return "jsonvalue|artifactjsonvalue|runjsonvalue"; }
+  /// The read-only models whose query shares its path with a lamin-serve route (told apart by the body).
+  static const char* query_only_pattern() { return "artifact|run|feature"; }
+  /// True for the models the generic endpoints may write.
+  static bool writable(const std::string& model);
+  /// True when a POST body to `/modules/core/{model}` is LaminHub's generic query (not lamin-serve's own).
+  static bool is_generic_query(const nlohmann::json& body) {
+    return body.is_object() && !body.contains("lamin_query") &&
+           (body.contains("filter") || body.contains("select") || body.contains("order_by"));
+  }
 
   /// Inserts each record, or on a conflict on `conflict_columns` (which must be the columns of a unique
   /// constraint) updates the columns the record gives. Returns the full rows. REQUIRES: an open transaction.
@@ -71,6 +82,7 @@ class Tables {
   };
 
   const Table& table(const std::string& model);
+  static void require_writable(const std::string& model);
   sqlite::Param param(const Column& c, const nlohmann::json& v, const char* what) const;
   nlohmann::json read_row(sqlite::Statement& s, const Table& t, const std::vector<const Column*>& cols) const;
   std::string where(const Table& t, const nlohmann::json& filter, std::vector<sqlite::Param>& params, int depth) const;

@@ -249,6 +249,37 @@ const char* kValueRows =
     "SELECT f.name, v.value, v.hash FROM lamindb_jsonvalue v JOIN lamindb_feature f ON f.id = v.feature_id "
     "ORDER BY f.name, v.hash";
 
+TEST(Tables, CoreTablesAnswerTheGenericQueryAndStayReadOnlyThere) {
+  Served s;
+  s.remote->create_feature(FeatureOptions("epoch", "int"));
+  const auto t = s.remote->create_transform(TransformOptions("train.py").source_code("x"));
+  const auto run = s.remote->create_run(t, RunOptions().name("r1"));
+  const auto a = s.remote->create_artifact(write_file(s.tmp / "a.ckpt", "a"), ArtifactOptions("ckpt/a.ckpt").run(run));
+  const auto b = s.remote->create_artifact(write_file(s.tmp / "b.csv", "b"), ArtifactOptions("data/b.csv").no_run());
+  s.remote->add_run_input(b, run);
+  auto rows = Served::expect(s.post("artifact", {{"select", {"uid", "key", "run_id"}},
+                                                  {"filter", {{"key", {{"startswith", "ckpt/"}}}}}}), 200);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0], (json{{"uid", a.uid}, {"key", "ckpt/a.ckpt"}, {"run_id", run.id}}));
+  rows = Served::expect(s.post("run", {{"filter", {{"uid", {{"eq", run.uid}}}}}}), 200);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["name"], "r1");
+  EXPECT_EQ(rows[0]["transform_id"], t.id);
+  rows = Served::expect(s.post("transform", {{"filter", {{"key", {{"eq", "train.py"}}}}}, {"select", {"uid"}}}), 200);
+  EXPECT_EQ(rows, (json::array({{{"uid", t.uid}}})));
+  rows = Served::expect(s.post("feature", {{"filter", {{"name", {{"contains", "poc"}}}}}, {"select", {"name"}}}), 200);
+  EXPECT_EQ(rows, (json::array({{{"name", "epoch"}}})));
+  rows = Served::expect(s.post("artifact_input_of_runs", {{"filter", {{"run_id", {{"eq", run.id}}}}},
+                                                           {"select", {"artifact_id"}}}), 200);
+  EXPECT_EQ(rows, (json::array({{{"artifact_id", b.id}}})));
+  // Unknown fields are 422 there too; writes go through the tables' own routes.
+  Served::expect(s.post("artifact", {{"filter", {{"nope", {{"eq", 1}}}}}}), 422);
+  Served::expect(s.put("artifact/upsert?conflict_columns=uid", json::array({{{"uid", a.uid}, {"key", "x"}}})), 405);
+  Served::expect(s.put("run/upsert?conflict_columns=uid", json::array({{{"uid", run.uid}}})), 405);
+  EXPECT_EQ(s.remote->artifacts().count(), 2);  // lamin-serve's own query on the same path still answers
+  EXPECT_EQ(s.remote->features().size(), 1u);
+}
+
 TEST(Values, RowsWrittenThroughTheServerEqualTheSqliteBackends) {
   Served s;
   auto local = init(s.tmp / "local");
