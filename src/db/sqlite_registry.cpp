@@ -532,6 +532,16 @@ Artifact SqliteRegistry::create_artifact(const fs::path& file, const ArtifactOpt
 
     // 3. Store the file: the record says "storage ongoing" until the file is complete.
     const fs::path dest = storage_path(created);
+    {
+      // No other record can own this name (the uid is unique and is this record's), so a file already there was
+      // left by a writer that died between storing it and committing its record (a server killed mid-upload):
+      // replace it, or every later attempt at this version would fail.
+      std::error_code ec;
+      if (fs::exists(fs::symlink_status(dest, ec))) {
+        log::warn("replacing '" + dest.string() + "', left by an interrupted write");
+        fs::remove(dest, ec);
+      }
+    }
     try {
       store_file(file, dest, options.storage_mode(), h.size);
     } catch (...) {

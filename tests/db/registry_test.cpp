@@ -346,6 +346,19 @@ TEST_F(RegistryTest, RunsWithAChosenUid) {
   EXPECT_EQ(instance->runs().count(), 1);
 }
 
+TEST_F(RegistryTest, AFileLeftByAWriterThatDiedBeforeCommittingIsReplaced) {
+  // A writer (e.g. lamin-serve inside a request's transaction) stored the next version's file and died before its
+  // record was committed: the name is taken by a file no record owns. The next attempt stores its own file there.
+  const Artifact first = instance->create_artifact(file("v0.ckpt", "version 0"), ArtifactOptions("model.ckpt"));
+  const std::string next_uid = first.uid.substr(0, 16) + "0001";
+  const fs::path orphan = dir / "inst/.lamindb" / (next_uid + ".ckpt");
+  write_file(orphan, "half of a file from a dead writer");
+  const Artifact second = instance->create_artifact(file("v1.ckpt", "version 1"), ArtifactOptions("model.ckpt"));
+  EXPECT_EQ(second.uid, next_uid);
+  EXPECT_EQ(test::read_all(instance->storage_path(second)), "version 1");
+  EXPECT_EQ(test::read_all(instance->storage_path(first)), "version 0");
+}
+
 TEST_F(RegistryTest, AmbiguousFeatureNames) {
   const auto t1 = instance->create_feature(FeatureOptions().name("t1").is_type(true));
   const auto t2 = instance->create_feature(FeatureOptions().name("t2").is_type(true));
