@@ -10,31 +10,14 @@
 
 #include <gtest/gtest.h>
 
+#include "common/temp_dir.hpp"
 #include "lamin/db/uid.hpp"
 
 namespace lamin::test {
 
 namespace fs = std::filesystem;
 
-/// A fresh folder under the system temp dir, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("lamin-db-test-" + std::to_string(::getpid()) + "-" + base62_uid(8));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
+using TempDir = lamin_test::TempDir;
 
 inline fs::path write_file(const fs::path& path, const std::string& content) {
   fs::create_directories(path.parent_path());

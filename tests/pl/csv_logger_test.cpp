@@ -13,7 +13,7 @@
 
 #include "lamin/log.hpp"
 #include "lamin/pl/csv_logger.hpp"
-#include "temp_dir.hpp"
+#include "common/temp_dir.hpp"
 
 namespace {
 

@@ -17,7 +17,7 @@
 #include "lamin/pl/early_stopping.hpp"
 #include "lamin/pl/module.hpp"
 #include "lamin/pl/trainer.hpp"
-#include "temp_dir.hpp"
+#include "common/temp_dir.hpp"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include "lamin/pl/module.hpp"
 #include "lamin/pl/progress_bar.hpp"
 #include "lamin/pl/trainer.hpp"
-#include "temp_dir.hpp"
+#include "common/temp_dir.hpp"
 
 namespace {
 

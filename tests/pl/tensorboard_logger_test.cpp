@@ -17,7 +17,7 @@
 
 #include "lamin/pl/tensorboard_logger.hpp"
 #include "pl/crc32c.hpp"
-#include "temp_dir.hpp"
+#include "common/temp_dir.hpp"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "lamin/pl/module.hpp"
-#include "temp_dir.hpp"
+#include "common/temp_dir.hpp"
 #include "lamin/pl/trainer.hpp"
 
 namespace lamin_test {

@@ -1,8 +1,9 @@
 #pragma once
-// Folders and file reading shared by the trainer tests (no LibTorch: the logger tests build without it).
+// Temporary folders and file reading shared by all tests (no LibTorch, no lamin library).
 
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -16,9 +17,9 @@ namespace fs = std::filesystem;
 class TempDir {
  public:
   explicit TempDir(const std::string& name = "test") {
-    static int counter = 0;
+    static std::atomic<int> counter{0};
     path_ = fs::temp_directory_path() /
-            ("lamin_pl_" + name + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+            ("lamin_test_" + name + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     fs::remove_all(path_);
     fs::create_directories(path_);
   }
