@@ -16,6 +16,15 @@
 namespace lamin {
 namespace {
 
+// MD5, looked up once: EVP_md5() makes every initialisation look the implementation up again (OpenSSL 3).
+const EVP_MD* md5() {
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+  static EVP_MD* fetched = EVP_MD_fetch(nullptr, "MD5", nullptr);
+  if (fetched) return fetched;
+#endif
+  return EVP_md5();
+}
+
 struct MdCtx {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   explicit MdCtx(const EVP_MD* md) { EVP_DigestInit_ex(ctx, md, nullptr); }
@@ -89,10 +98,15 @@ std::string b64_hash(const unsigned char* digest, std::size_t size) {
 }
 
 std::string hash_string(std::string_view text) {
-  MdCtx ctx(EVP_md5());
-  ctx.update(text.data(), text.size());
-  const auto d = ctx.finish();
-  return b64_hash(d.data(), d.size());
+  // Feature values are hashed one by one, thousands per re-ranking: one context per thread, reinitialised.
+  thread_local const std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), md5(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), text.data(), text.size()) != 1 || EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
+    throw Error("MD5 is not available from OpenSSL");
+  }
+  return b64_hash(digest, len);
 }
 
 FileHash hash_file(const std::filesystem::path& path, std::uint64_t chunk_size) {
@@ -109,9 +123,9 @@ FileHash hash_file(const std::filesystem::path& path, std::uint64_t chunk_size) 
   FileHash result;
   result.size = size;
   if (size <= chunk_size) {
-    MdCtx md5(EVP_md5());
-    digest_range(f.fd, path, 0, size, md5);
-    const auto d = md5.finish();
+    MdCtx whole(md5());
+    digest_range(f.fd, path, 0, size, whole);
+    const auto d = whole.finish();
     result.hash = b64_hash(d.data(), d.size());
     result.hash_type = "md5";
   } else {

@@ -34,21 +34,29 @@ Artifact Registry::get_artifact(const std::string& uid_or_key) {
 // Generic forms of the batch calls, through the per-artifact interface; backends override them with one statement.
 std::map<std::int64_t, std::vector<nlohmann::json>> Registry::feature_values_of_artifacts(const Feature& feature,
                                                                                           const QuerySpec& spec) {
-  QuerySpec only = spec;
-  only.order.clear();
-  only.limit.reset();
-  only.features.push_back(FeatureCondition{FeatureRef(feature), CompareOp::not_null, nullptr});
-  std::vector<std::int64_t> ids;
-  for (const auto& a : select_artifacts(only)) ids.push_back(a.id);
-  std::map<std::int64_t, std::vector<nlohmann::json>> out;
-  if (ids.empty()) return out;
-  for (auto& [id, values] : values_of_artifacts(ids)) {
-    auto it = values.find(feature.name);
-    if (it == values.end()) continue;
-    if (it->is_array()) {
-      out[id] = it->get<std::vector<nlohmann::json>>();
-    } else {
-      out[id] = {*it};
+  return std::move(feature_values_of_artifacts(std::vector<Feature>{feature}, spec).front());
+}
+
+std::vector<std::map<std::int64_t, std::vector<nlohmann::json>>> Registry::feature_values_of_artifacts(
+    const std::vector<Feature>& features, const QuerySpec& spec) {
+  std::vector<std::map<std::int64_t, std::vector<nlohmann::json>>> out(features.size());
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    const Feature& feature = features[i];
+    QuerySpec only = spec;
+    only.order.clear();
+    only.limit.reset();
+    only.features.push_back(FeatureCondition{FeatureRef(feature), CompareOp::not_null, nullptr});
+    std::vector<std::int64_t> ids;
+    for (const auto& a : select_artifacts(only)) ids.push_back(a.id);
+    if (ids.empty()) continue;
+    for (auto& [id, values] : values_of_artifacts(ids)) {
+      auto it = values.find(feature.name);
+      if (it == values.end()) continue;
+      if (it->is_array()) {
+        out[i][id] = it->get<std::vector<nlohmann::json>>();
+      } else {
+        out[i][id] = {*it};
+      }
     }
   }
   return out;

@@ -237,7 +237,9 @@ class OutboxRegistry : public Registry {
       return 0;
     });
   }
-  std::map<std::int64_t, std::vector<json>> feature_values_of_artifacts(const Feature& f, const QuerySpec& s) override {
+  using Registry::feature_values_of_artifacts;
+  std::vector<std::map<std::int64_t, std::vector<json>>> feature_values_of_artifacts(const std::vector<Feature>& f,
+                                                                                   const QuerySpec& s) override {
     return read([&] { return local_->feature_values_of_artifacts(f, s); });
   }
   Transform create_transform(const TransformOptions& options) override {

@@ -27,6 +27,7 @@ using nlohmann::json;
 namespace lamin::detail {
 namespace {
 
+
 void (*g_step_hook)(const char*) = nullptr;
 void step(const char* name) {
   if (g_step_hook) g_step_hook(name);
@@ -898,22 +899,30 @@ std::int64_t SqliteRegistry::json_value_id(const Feature& f, const json& value, 
   return db_->last_insert_rowid();
 }
 
-std::map<std::int64_t, std::vector<json>> SqliteRegistry::feature_values_of_artifacts(const Feature& feature,
-                                                                                      const QuerySpec& spec) {
-  std::vector<sqlite::Param> params{feature.id};
+std::vector<std::map<std::int64_t, std::vector<json>>> SqliteRegistry::feature_values_of_artifacts(
+    const std::vector<Feature>& features, const QuerySpec& spec) {
+  std::vector<std::map<std::int64_t, std::vector<json>>> out(features.size());
+  if (features.empty()) return out;
+  std::map<std::int64_t, std::size_t> slot;  // feature id -> index in `features`
+  json ids = json::array();
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    if (slot.emplace(features[i].id, i).second) ids.push_back(features[i].id);
+  }
+  std::vector<sqlite::Param> params{ids.dump()};
   const std::string where = build_where(HostKind::artifact, spec, params);
   // Driven by the selected artifacts (CROSS JOIN fixes the order): a feature like model_rank has as many values as
-  // artifacts, so starting from the values would probe every (value, artifact) pair.
+  // artifacts, so starting from the values would probe every (value, artifact) pair. Each artifact's links are
+  // visited once for all the features.
   auto s = db_->prepare(
-      "SELECT a.id, v.value FROM lamindb_artifact a CROSS JOIN lamindb_artifactjsonvalue l ON l.artifact_id = a.id "
-      "CROSS JOIN lamindb_jsonvalue v ON v.id = l.jsonvalue_id WHERE v.feature_id = ? AND " + where +
-      " ORDER BY a.id, v.id");
+      "SELECT a.id, v.feature_id, v.value FROM lamindb_artifact a CROSS JOIN lamindb_artifactjsonvalue l ON "
+      "l.artifact_id = a.id CROSS JOIN lamindb_jsonvalue v ON v.id = l.jsonvalue_id WHERE v.feature_id IN (SELECT "
+      "value FROM json_each(?)) AND " + where + " ORDER BY a.id, v.id");
   s.bind_all(params);
-  std::map<std::int64_t, std::vector<json>> out;
   while (s.step()) {
-    json v = json::parse(s.text(1), nullptr, false);
-    if (v.is_discarded()) v = s.text(1);
-    out[s.int64(0)].push_back(std::move(v));
+    json value = parse_json_value(s.text(2));
+    for (std::size_t i = 0; i < features.size(); ++i) {
+      if (features[i].id == s.int64(1)) out[i][s.int64(0)].push_back(value);
+    }
   }
   return out;
 }
@@ -927,21 +936,16 @@ void SqliteRegistry::set_feature_values(const Feature& feature,
   if (values.empty()) return;
   const auto run_id = current_run_id(this);
   Tx tx(*this);
-  // The target value of every artifact goes into a temporary table; then two set statements: links to the feature's
-  // other values are re-pointed to the target (an UPDATE touches only the indexes on jsonvalue_id and run_id; OR
-  // REPLACE folds an artifact's several values into one link), and artifacts without any value get a new link.
-  db_->prepare("DELETE FROM temp.lamin_set_values").run();
-  // The JsonValue id of each distinct value: existing ones in one lookup, missing ones inserted.
+  // 1. The JsonValue id of each distinct value: existing ones in one lookup, missing ones inserted.
   std::map<std::string, std::pair<json, std::int64_t>> by_hash;  // hash -> (value, id)
-  std::vector<std::string> value_hashes;
-  value_hashes.reserve(values.size());
+  std::map<std::int64_t, const std::string*> target_hash;        // artifact id -> hash of its value (the last listed)
   for (const auto& [artifact_id, value] : values) {
-    value_hashes.push_back(json_value_hash(value));
-    by_hash.emplace(value_hashes.back(), std::make_pair(value, 0));
+    const auto it = by_hash.emplace(json_value_hash(value), std::make_pair(value, 0)).first;
+    target_hash[artifact_id] = &it->first;
   }
-  json hashes = json::array();
-  for (const auto& [hash, entry] : by_hash) hashes.push_back(hash);
   {
+    json hashes = json::array();
+    for (const auto& [hash, entry] : by_hash) hashes.push_back(hash);
     auto find = db_->prepare(
         "SELECT v.hash, v.id FROM json_each(?) j CROSS JOIN lamindb_jsonvalue v ON v.feature_id = ? AND v.hash = "
         "j.value");
@@ -954,31 +958,44 @@ void SqliteRegistry::set_feature_values(const Feature& feature,
   for (auto& [hash, entry] : by_hash) {
     if (entry.second == 0) entry.second = json_value_id(feature, entry.first, run_id);
   }
+
+  // 2. The target of every artifact into a temporary table (the last listed value wins).
   json targets = json::array();
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    targets.push_back({values[i].first, by_hash.at(value_hashes[i]).second});
-  }
+  for (const auto& [artifact_id, hash] : target_hash) targets.push_back({artifact_id, by_hash.at(*hash).second});
+  db_->prepare("DELETE FROM temp.lamin_set_values").run();
   db_->prepare(
-         "INSERT OR REPLACE INTO temp.lamin_set_values (artifact_id, jsonvalue_id) SELECT json_extract(j.value, "
-         "'$[0]'), json_extract(j.value, '$[1]') FROM json_each(?) j")
+         "INSERT INTO temp.lamin_set_values (artifact_id, jsonvalue_id) SELECT json_extract(j.value, '$[0]'), "
+         "json_extract(j.value, '$[1]') FROM json_each(?) j")
       .bind(1, targets.dump())
       .run();
-  db_->prepare(
-         "UPDATE OR REPLACE lamindb_artifactjsonvalue SET jsonvalue_id = (SELECT t.jsonvalue_id FROM "
-         "temp.lamin_set_values t WHERE t.artifact_id = lamindb_artifactjsonvalue.artifact_id), run_id = ? "
-         "WHERE artifact_id IN (SELECT artifact_id FROM temp.lamin_set_values) "
-         "AND (SELECT v.feature_id FROM lamindb_jsonvalue v WHERE v.id = lamindb_artifactjsonvalue.jsonvalue_id) = ? "
-         "AND jsonvalue_id != (SELECT t.jsonvalue_id FROM temp.lamin_set_values t WHERE t.artifact_id = "
-         "lamindb_artifactjsonvalue.artifact_id)")
-      .bind(1, run_id)
-      .bind(2, feature.id)
-      .run();
-  db_->prepare(
-         "INSERT OR IGNORE INTO lamindb_artifactjsonvalue (artifact_id, jsonvalue_id, run_id, created_by_id) "
-         "SELECT artifact_id, jsonvalue_id, ?, ? FROM temp.lamin_set_values")
-      .bind(1, run_id)
-      .bind(2, info_.user.id)
-      .run();
+
+  // 3. Links to the feature's other values are re-pointed to the target: an UPDATE touches only the indexes on the
+  // columns it sets, so run_id is set only where it differs (on a run's own links, after its first save, it does
+  // not). OR REPLACE folds an artifact's several values into one link.
+  std::set<std::int64_t> repointed;
+  // The join is driven by the listed artifacts: each unary + keeps the planner, which has no statistics, off an index
+  // that would start elsewhere (from the feature's values, every link of a boolean flag, or from run_id).
+  const std::string repoint = "UPDATE OR REPLACE lamindb_artifactjsonvalue AS l SET jsonvalue_id = t.jsonvalue_id";
+  const std::string chosen =
+      " FROM temp.lamin_set_values t, lamindb_jsonvalue v WHERE l.artifact_id = +t.artifact_id AND v.id = "
+      "+l.jsonvalue_id AND +v.feature_id = ?1 AND l.jsonvalue_id != t.jsonvalue_id AND +l.run_id ";
+  const std::string repoint_sql[] = {repoint + chosen + "IS ?2 RETURNING artifact_id",
+                                     repoint + ", run_id = ?2" + chosen + "IS NOT ?2 RETURNING artifact_id"};
+  for (const std::string& sql : repoint_sql) {
+    auto update = db_->prepare(sql);
+    update.bind(1, feature.id).bind(2, run_id);
+    while (update.step()) repointed.insert(update.int64(0));
+  }
+  // 4. Artifacts without any value of the feature get a link (skipped when every one was just re-pointed, as in a
+  // re-ranking, where only changed ranks are passed).
+  if (repointed.size() < target_hash.size()) {
+    db_->prepare(
+           "INSERT OR IGNORE INTO lamindb_artifactjsonvalue (artifact_id, jsonvalue_id, run_id, created_by_id) "
+           "SELECT artifact_id, jsonvalue_id, ?, ? FROM temp.lamin_set_values")
+        .bind(1, run_id)
+        .bind(2, info_.user.id)
+        .run();
+  }
   db_->prepare("DELETE FROM temp.lamin_set_values").run();
   tx.commit();
 }
@@ -1032,8 +1049,7 @@ std::vector<std::tuple<std::string, std::string, json, std::int64_t>> SqliteRegi
                           ") ORDER BY f.name, f._dtype_str, v.id");
     for (std::size_t i = 0; i < n; ++i) s.bind(static_cast<int>(i + 1), ids[start + i]);
     while (s.step()) {
-      json v = json::parse(s.text(2), nullptr, false);
-      if (v.is_discarded()) v = s.text(2);
+      json v = parse_json_value(s.text(2));
       out.emplace_back(s.text(0), s.text(1), std::move(v), s.int64(3));
     }
   }
@@ -1079,8 +1095,7 @@ std::vector<std::pair<Feature, std::vector<json>>> SqliteRegistry::feature_value
   std::vector<std::pair<Feature, std::vector<json>>> out;
   while (s.step()) {
     Feature f = read_feature(s);
-    json v = json::parse(s.text(10), nullptr, false);
-    if (v.is_discarded()) v = s.text(10);
+    json v = parse_json_value(s.text(10));
     // Values of two features with the same name and dtype merge into one entry (LaminDB's describe).
     if (!out.empty() && out.back().first.name == f.name && out.back().first.dtype == f.dtype) {
       out.back().second.push_back(std::move(v));

@@ -64,8 +64,9 @@ class SqliteRegistry : public Registry {
   std::int64_t count_runs(const QuerySpec& spec) override;
   std::map<std::int64_t, nlohmann::json> values_of_artifacts(const std::vector<std::int64_t>& ids) override;
   std::map<std::int64_t, nlohmann::json> values_of_runs(const std::vector<std::int64_t>& ids) override;
-  std::map<std::int64_t, std::vector<nlohmann::json>> feature_values_of_artifacts(const Feature& feature,
-                                                                                  const QuerySpec& spec) override;
+  using Registry::feature_values_of_artifacts;
+  std::vector<std::map<std::int64_t, std::vector<nlohmann::json>>> feature_values_of_artifacts(
+      const std::vector<Feature>& features, const QuerySpec& spec) override;
   void set_feature_values(const Feature& feature,
                           const std::vector<std::pair<std::int64_t, nlohmann::json>>& values) override;
 

@@ -1,7 +1,9 @@
 #include "lamin/db/value.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <system_error>
 
 #include "core/python_format.hpp"
 #include "lamin/db/hash.hpp"
@@ -170,6 +172,65 @@ std::string python_str(const json& value) { return python_str_impl(value, false)
 std::string json_value_hash(const json& value) {
   if (value.is_object()) return hash_string(python_json_dumps(value));  // nlohmann objects are key-sorted
   return hash_string(python_str(value));
+}
+
+namespace {
+
+// Whether `text` is exactly a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+bool is_json_number(const std::string& text, bool& integral) {
+  std::size_t i = 0;
+  const std::size_t n = text.size();
+  auto digits = [&] {
+    const std::size_t from = i;
+    while (i < n && text[i] >= '0' && text[i] <= '9') ++i;
+    return i > from;
+  };
+  if (i < n && text[i] == '-') ++i;
+  if (i < n && text[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  integral = true;
+  if (i < n && text[i] == '.') {
+    ++i;
+    integral = false;
+    if (!digits()) return false;
+  }
+  if (i < n && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    integral = false;
+    if (i < n && (text[i] == '+' || text[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == n;
+}
+
+}  // namespace
+
+// Numbers and booleans, nearly all of a feature like score or model_rank, are read without the JSON parser.
+json parse_json_value(const std::string& text) {
+  if (text == "true") return true;
+  if (text == "false") return false;
+  bool integral = false;
+  if (text.size() < 32 && is_json_number(text, integral)) {
+    const char* first = text.data();
+    const char* last = first + text.size();
+    if (integral && text[0] == '-') {
+      std::int64_t v = 0;
+      if (const auto r = std::from_chars(first, last, v); r.ec == std::errc() && r.ptr == last) return v;
+    } else if (integral) {
+      std::uint64_t v = 0;
+      if (const auto r = std::from_chars(first, last, v); r.ec == std::errc() && r.ptr == last) return v;
+    } else {
+      double v = 0;
+      const auto r = std::from_chars(first, last, v);
+      if (r.ec == std::errc() && r.ptr == last && std::isfinite(v)) return v;
+    }
+  }
+  json v = json::parse(text, nullptr, false);
+  if (v.is_discarded()) return text;
+  return v;
 }
 
 }  // namespace lamin

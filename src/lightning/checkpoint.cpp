@@ -525,8 +525,9 @@ void Checkpoint::update_model_ranks(const std::string& prefix, const std::string
   lamin::Instance inst = instance();
   lamin::Transaction tx(inst);
   const auto under_prefix = inst->artifacts().key_startswith(prefix + "/").all_branches();
-  const auto scores = inst->feature_values_of_artifacts(*score_f, under_prefix.spec());
-  const auto ranks = inst->feature_values_of_artifacts(*rank_f, under_prefix.spec());
+  const auto read = inst->feature_values_of_artifacts({*score_f, *rank_f}, under_prefix.spec());
+  const auto& scores = read[0];
+  const auto& ranks = read[1];
 
   struct Row {
     std::int64_t id;

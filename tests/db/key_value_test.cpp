@@ -90,6 +90,25 @@ TEST(JsonValue, PythonJsonDumps) {
   EXPECT_EQ(json_value_hash(json{{"a", 1}}), hash_string("{\"a\": 1}"));
 }
 
+TEST(JsonValue, StoredTextReadsBackAsTheJsonParserReadsIt) {
+  // The direct paths for numbers and booleans give the same value and number type as nlohmann's parser; everything
+  // else (and text that is not JSON) takes the parser's path.
+  for (const std::string text :
+       {"0", "5", "-5", "1042", "18446744073709551615", "18446744073709551616", "-9223372036854775808",
+        "-9223372036854775809", "0.5", "-0.0", "1.0", "0.6123456789012345", "1e-05", "1E+300", "2.5e10", "1e400",
+        "true", "false", "null", "\"min\"", "[1, 2]", "{\"a\": 1}", "01", "1.", ".5", "-", "+1", "1e", "0x10",
+        "nan", "5 ", ""}) {
+    SCOPED_TRACE(text);
+    json expected = json::parse(text, nullptr, false);
+    if (expected.is_discarded()) expected = text;
+    const json got = parse_json_value(text);
+    EXPECT_EQ(got.type(), expected.type());
+    EXPECT_EQ(got, expected);
+  }
+  EXPECT_TRUE(parse_json_value("7").is_number_unsigned());
+  EXPECT_EQ(parse_json_value(python_json_dumps(0.1 + 0.2)).get<double>(), 0.1 + 0.2);  // round trip, bit for bit
+}
+
 TEST(FeatureDtype, StrictValidation) {
   Feature f;
   f.name = "score";

@@ -332,6 +332,73 @@ TEST_F(RegistryTest, SetFeatureValuesOnManyArtifacts) {
   }
 }
 
+TEST_F(RegistryTest, ReadingSeveralFeaturesAtOnceMatchesReadingEach) {
+  const Feature rank = instance->create_feature(FeatureOptions("model_rank", "int"));
+  const Feature score = instance->create_feature(FeatureOptions("score", "float"));
+  const Feature flag = instance->create_feature(FeatureOptions("is_best_model", "bool"));
+  for (int i = 0; i < 5; ++i) {
+    const Artifact a = instance->create_artifact(file("m" + std::to_string(i) + ".ckpt", std::to_string(i)),
+                                                 ArtifactOptions("p/m" + std::to_string(i) + ".ckpt"));
+    if (i != 2) instance->add_values(a, {{rank, 4 - i}, {score, 0.25 * i}});
+    if (i == 3) instance->add_values(a, {{flag, true}, {score, 7.5}});  // two scores
+  }
+  const auto spec = instance->artifacts().key_startswith("p/").spec();
+  Registry& r = instance.get();
+  for (const bool generic : {false, true}) {
+    SCOPED_TRACE(generic ? "generic" : "sqlite");
+    const std::vector<Feature> features{score, rank, flag, score};
+    const auto together = generic ? r.Registry::feature_values_of_artifacts(features, spec)
+                                  : r.feature_values_of_artifacts(features, spec);
+    ASSERT_EQ(together.size(), 4u);
+    for (std::size_t i = 0; i < features.size(); ++i) {
+      EXPECT_EQ(together[i], r.feature_values_of_artifacts(features[i], spec)) << features[i].name;
+    }
+    EXPECT_EQ(together[0].size(), 4u);
+    EXPECT_EQ(together[2].size(), 1u);
+    EXPECT_EQ(together[3], together[0]);
+  }
+}
+
+TEST_F(RegistryTest, SetFeatureValuesRecordsTheRunThatSetThem) {
+  // A re-pointed or new link names the current run, like a link LaminDB creates; a link left as it was keeps its run.
+  const Feature rank = instance->create_feature(FeatureOptions("model_rank", "int"));
+  std::vector<Artifact> artifacts;
+  for (int i = 0; i < 4; ++i) {
+    artifacts.push_back(instance->create_artifact(file("r" + std::to_string(i) + ".ckpt", std::to_string(i)),
+                                                  ArtifactOptions("r/m" + std::to_string(i) + ".ckpt")));
+  }
+  instance->add_values(artifacts[0], {{rank, 0}});
+  instance->add_values(artifacts[1], {{rank, 1}});
+  const lamin::Run run = lamin::track(instance, nullptr, TrackOptions().transform_key("rerank"));
+  instance->set_feature_values(rank, {{artifacts[0].id, 1}, {artifacts[1].id, 1}, {artifacts[2].id, 2}});
+  const fs::path db_path = dir / "inst/.lamindb/lamin.db";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  auto run_of = [&](std::int64_t artifact_id) -> std::optional<std::int64_t> {
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(db,
+                       "SELECT l.run_id FROM lamindb_artifactjsonvalue l JOIN lamindb_jsonvalue v ON v.id = "
+                       "l.jsonvalue_id WHERE v.feature_id = ? AND l.artifact_id = ?",
+                       -1, &s, nullptr);
+    sqlite3_bind_int64(s, 1, rank.id);
+    sqlite3_bind_int64(s, 2, artifact_id);
+    std::optional<std::int64_t> out;
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) out = sqlite3_column_int64(s, 0);
+    EXPECT_NE(sqlite3_step(s), SQLITE_ROW) << "one link per artifact";
+    sqlite3_finalize(s);
+    return out;
+  };
+  EXPECT_EQ(run_of(artifacts[0].id), run.id);        // re-pointed from 0 to 1
+  EXPECT_EQ(run_of(artifacts[1].id), std::nullopt);  // already 1: untouched
+  EXPECT_EQ(run_of(artifacts[2].id), run.id);        // new
+  sqlite3_close(db);
+  // Again within the same run: the re-pointed link keeps its run, nothing is added.
+  instance->set_feature_values(rank, {{artifacts[0].id, 3}, {artifacts[3].id, 0}});
+  EXPECT_EQ(instance->get_values(artifacts[0]), (json{{"model_rank", 3}}));
+  EXPECT_EQ(instance->get_values(artifacts[3]), (json{{"model_rank", 0}}));
+  EXPECT_EQ(instance->artifacts().key_startswith("r/").where(feature(rank) >= 0).count(), 4);
+}
+
 TEST_F(RegistryTest, RunsWithAChosenUid) {
   const Transform t = instance->create_transform(TransformOptions("train.py").source_code("x"));
   const Transform other = instance->create_transform(TransformOptions("eval.py").source_code("y"));

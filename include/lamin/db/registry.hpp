@@ -118,8 +118,11 @@ class Registry : public std::enable_shared_from_this<Registry> {
   // --- one feature across many artifacts ---------------------------------------------------------------------
   /// The values of one feature on every artifact `spec` selects (its filters; order and limit are ignored): artifact
   /// id -> values (usually one). Artifacts without a value of `feature` are absent. One query, however many match.
-  virtual std::map<std::int64_t, std::vector<nlohmann::json>> feature_values_of_artifacts(const Feature& feature,
-                                                                                          const QuerySpec& spec);
+  std::map<std::int64_t, std::vector<nlohmann::json>> feature_values_of_artifacts(const Feature& feature,
+                                                                                  const QuerySpec& spec);
+  /// The same for several features in one pass: element i holds the values of `features[i]`.
+  virtual std::vector<std::map<std::int64_t, std::vector<nlohmann::json>>> feature_values_of_artifacts(
+      const std::vector<Feature>& features, const QuerySpec& spec);
   /// Sets one feature on many artifacts (LaminDB's `set_values`, for one feature): afterwards each listed artifact
   /// (by id) has exactly the given value of `feature`; its other values of that feature are unlinked (the JsonValue
   /// rows stay). Artifacts that already have exactly that value are not touched. Validates every value first, then

@@ -20,4 +20,8 @@ std::string python_str(const nlohmann::json& value);
 /// The `lamindb_jsonvalue.hash` of a value: `hash_string(str(value))`; dicts hash their sorted `json.dumps`.
 std::string json_value_hash(const nlohmann::json& value);
 
+/// A `lamindb_jsonvalue.value` text read back as JSON, exactly as `nlohmann::json::parse` reads it (non-negative
+/// integers unsigned, others signed, floats double); text that is not JSON stays a string.
+nlohmann::json parse_json_value(const std::string& text);
+
 }  // namespace lamin
