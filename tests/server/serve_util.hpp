@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -123,42 +124,43 @@ inline nlohmann::json dump(Registry& r) {
 }
 
 /// A pass-through proxy to a server that counts key exchanges and remembers every bearer it saw.
-class CountingProxy {
+/// An in-process HTTP server on 127.0.0.1 that answers every GET/POST/PUT/PATCH with `handler`.
+class LoopbackServer {
  public:
-  explicit CountingProxy(int upstream_port) : upstream_port_(upstream_port) {
-    auto forward = [this](const httplib::Request& req, httplib::Response& res) {
-      const std::string auth = req.get_header_value("Authorization");
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (req.path == "/api/account/jwt") ++exchanges_;
-        else bearers_.push_back(auth.substr(auth.find(' ') + 1));
-      }
-      httplib::Client up("127.0.0.1", upstream_port_);
-      httplib::Headers h;
-      if (!auth.empty()) h.emplace("Authorization", auth);
-      for (const char* name : {"Idempotency-Key"})
-        if (req.has_header(name)) h.emplace(name, req.get_header_value(name));
-      const std::string type = req.get_header_value("Content-Type");
-      httplib::Result r = req.method == "GET"    ? up.Get(req.target.c_str(), h)
-                          : req.method == "PUT"  ? up.Put(req.target.c_str(), h, req.body, type.c_str())
-                          : req.method == "PATCH" ? up.Patch(req.target.c_str(), h, req.body, type.c_str())
-                                                 : up.Post(req.target.c_str(), h, req.body, type.c_str());
-      res.status = r ? r->status : 502;
-      res.set_content(r ? r->body : std::string("{}"), "application/json");
-    };
-    svr_.Get(".*", forward);
-    svr_.Post(".*", forward);
-    svr_.Put(".*", forward);
-    svr_.Patch(".*", forward);
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+  explicit LoopbackServer(Handler handler) : handler_(std::move(handler)) {
+    auto h = [this](const httplib::Request& req, httplib::Response& res) { handler_(req, res); };
+    svr_.Get(".*", h);
+    svr_.Post(".*", h);
+    svr_.Put(".*", h);
+    svr_.Patch(".*", h);
     port_ = svr_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { svr_.listen_after_bind(); });
     while (!svr_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  ~CountingProxy() {
+  ~LoopbackServer() {
     svr_.stop();
     thread_.join();
   }
+  LoopbackServer(const LoopbackServer&) = delete;
+  LoopbackServer& operator=(const LoopbackServer&) = delete;
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  Handler handler_;
+  httplib::Server svr_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+/// Forwards every request to lamin-serve on `upstream_port` and notes the credentials each one carried.
+class CountingProxy {
+ public:
+  explicit CountingProxy(int upstream_port)
+      : upstream_port_(upstream_port), server_([this](const httplib::Request& req, httplib::Response& res) {
+          forward(req, res);
+        }) {}
+  std::string url() const { return server_.url(); }
   int exchanges() {
     std::lock_guard<std::mutex> lock(mutex_);
     return exchanges_;
@@ -169,13 +171,31 @@ class CountingProxy {
   }
 
  private:
+  void forward(const httplib::Request& req, httplib::Response& res) {
+    const std::string auth = req.get_header_value("Authorization");
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (req.path == "/api/account/jwt") ++exchanges_;
+      else bearers_.push_back(auth.substr(auth.find(' ') + 1));
+    }
+    httplib::Client up("127.0.0.1", upstream_port_);
+    httplib::Headers h;
+    if (!auth.empty()) h.emplace("Authorization", auth);
+    if (req.has_header("Idempotency-Key")) h.emplace("Idempotency-Key", req.get_header_value("Idempotency-Key"));
+    const std::string type = req.get_header_value("Content-Type");
+    httplib::Result r = req.method == "GET"     ? up.Get(req.target.c_str(), h)
+                        : req.method == "PUT"   ? up.Put(req.target.c_str(), h, req.body, type.c_str())
+                        : req.method == "PATCH" ? up.Patch(req.target.c_str(), h, req.body, type.c_str())
+                                                : up.Post(req.target.c_str(), h, req.body, type.c_str());
+    res.status = r ? r->status : 502;
+    res.set_content(r ? r->body : std::string("{}"), "application/json");
+  }
+
   int upstream_port_;
-  httplib::Server svr_;
-  std::thread thread_;
-  int port_ = 0;
   std::mutex mutex_;
   int exchanges_ = 0;
   std::vector<std::string> bearers_;
+  LoopbackServer server_;  // last: stopped first, before the members its handler uses
 };
 
 }  // namespace lamin::test

@@ -335,27 +335,6 @@ TEST(Server, SeveralClientProcessesAtOnceLoseNothing) {
 
 // --- misbehaving servers: bounded retries, clear errors -------------------------------------------------------
 
-class TinyServer {
- public:
-  explicit TinyServer(std::function<void(const httplib::Request&, httplib::Response&)> handler) {
-    svr_.Get(".*", handler);
-    svr_.Post(".*", handler);
-    port_ = svr_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { svr_.listen_after_bind(); });
-    while (!svr_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~TinyServer() {
-    svr_.stop();
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  httplib::Server svr_;
-  std::thread thread_;
-  int port_ = 0;
-};
-
 RestOptions quick(int attempts) {
   RestOptions o = rest_options();
   o.max_attempts = attempts;
@@ -367,7 +346,7 @@ RestOptions quick(int attempts) {
 
 TEST(Misbehaving, AServerAnswering500IsRetriedABoundedNumberOfTimes) {
   std::atomic<int> calls{0};
-  TinyServer s([&](const httplib::Request&, httplib::Response& res) {
+  LoopbackServer s([&](const httplib::Request&, httplib::Response& res) {
     ++calls;
     res.status = 500;
     res.set_content("boom", "text/plain");
@@ -387,7 +366,7 @@ TEST(Misbehaving, AServerAnswering500IsRetriedABoundedNumberOfTimes) {
 
 TEST(Misbehaving, GarbageIsAClearErrorWithoutRetries) {
   std::atomic<int> calls{0};
-  TinyServer s([&](const httplib::Request&, httplib::Response& res) {
+  LoopbackServer s([&](const httplib::Request&, httplib::Response& res) {
     ++calls;
     res.set_content("<html>\x01\x02 not json", "text/html");
   });
@@ -401,7 +380,7 @@ TEST(Misbehaving, GarbageIsAClearErrorWithoutRetries) {
 }
 
 TEST(Misbehaving, ASlowServerTimesOutWithinTheBound) {
-  TinyServer s([&](const httplib::Request&, httplib::Response& res) {
+  LoopbackServer s([&](const httplib::Request&, httplib::Response& res) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     res.set_content("{}", "application/json");
   });
@@ -416,7 +395,7 @@ TEST(Misbehaving, TransientFailuresAndRateLimitsAreRetriedUntilSuccess) {
   real.start();
   std::atomic<int> calls{0};
   httplib::Client upstream("127.0.0.1", real.port());
-  TinyServer flaky([&](const httplib::Request& req, httplib::Response& res) {
+  LoopbackServer flaky([&](const httplib::Request& req, httplib::Response& res) {
     const int n = ++calls;
     if (n == 1) { res.status = 503; res.set_content("{}", "application/json"); return; }
     if (n == 2) { res.status = 429; res.set_header("Retry-After", "0"); return; }
@@ -433,7 +412,7 @@ TEST(Misbehaving, TransientFailuresAndRateLimitsAreRetriedUntilSuccess) {
 
 TEST(Outbox, AMisbehavingServerNeverBlocksTheCaller) {
   TempDir tmp;
-  TinyServer s([&](const httplib::Request&, httplib::Response& res) {
+  LoopbackServer s([&](const httplib::Request&, httplib::Response& res) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     res.status = 500;
   });
