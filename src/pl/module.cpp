@@ -41,6 +41,11 @@ void LightningModule::log(const std::string& name, const at::Tensor& value, cons
   log(name, value.detach().to(at::kCPU).to(at::kFloat).item<double>(), options);
 }
 
+at::Tensor LightningModule::predict_step(const Batch&, std::int64_t) {
+  throw ConfigurationError(
+      "`predict_step` is not implemented: override `LightningModule::predict_step` to use `Trainer.predict`.");
+}
+
 void LightningModule::save_hyperparameters(const nlohmann::json& hparams) {
   if (!hparams.is_object()) throw ConfigurationError("save_hyperparameters expects a JSON object of name: value");
   if (hparams_.is_null()) hparams_ = nlohmann::json::object();

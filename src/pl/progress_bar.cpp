@@ -262,4 +262,16 @@ void ProgressBar::on_test_end(Trainer&, LightningModule&) {
   close_line(/*leave=*/true);
 }
 
+void ProgressBar::on_predict_start(Trainer&, LightningModule&) { reset(eval_, "Predicting DataLoader 0", 0); }
+
+void ProgressBar::on_predict_batch_end(Trainer&, LightningModule&, const StepOutput&, const Batch&,
+                                       std::int64_t batch_idx) {
+  if (is_enabled() && update_due(eval_, batch_idx + 1)) draw(eval_);
+}
+
+void ProgressBar::on_predict_end(Trainer&, LightningModule&) {
+  eval_.active = false;
+  close_line(/*leave=*/true);
+}
+
 }  // namespace lamin::pl

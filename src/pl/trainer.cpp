@@ -692,6 +692,11 @@ EarlyStopping* Trainer::early_stopping_callback() const {
 }
 
 void Trainer::log_from_module(const std::string& name, double value, const LogOptions& options) {
+  if (fn_ == TrainerFn::predicting) {
+    throw ConfigurationError(
+        "You are trying to `self.log()` but the loop's result collection is not registered yet. This is most likely "
+        "because you are trying to log in a `predict` hook, but it doesn't support logging");
+  }
   impl_->log(name, value, options);
 }
 
@@ -919,6 +924,57 @@ MetricMap Trainer::test(LightningModule& module, DataLoader test_dataloader) {
     module.teardown("test");
     fn_ = TrainerFn::none;
     return out;
+  } catch (const std::exception& e) {
+    in_evaluation_ = false;
+    for (auto& cb : im.ordered) cb->on_exception(*this, module, e);
+    fn_ = TrainerFn::none;
+    throw;
+  }
+}
+
+std::vector<at::Tensor> Trainer::predict(LightningModule& module, DataLoader predict_dataloader) {
+  if (!predict_dataloader) throw ConfigurationError("`Trainer.predict` needs a predict dataloader");
+  Impl& im = *impl_;
+  module_ = &module;
+  module.trainer_ = this;
+  fn_ = TrainerFn::predicting;
+  std::vector<at::Tensor> predictions;
+  try {
+    module.to(device_);
+    const std::int64_t n = im.limited(predict_dataloader, options_.limit_predict_batches(), "predict");
+    for (auto& cb : im.ordered) cb->setup(*this, module, "predict");
+    module.setup("predict");
+    in_evaluation_ = true;
+    module.eval();
+    {
+      torch::NoGradGuard no_grad;
+      im.callbacks("on_predict_start", [&](Callback& c) { c.on_predict_start(*this, module); });
+      im.module("on_predict_start", [](LightningModule& m) { m.on_predict_start(); });
+      im.callbacks("on_predict_epoch_start", [&](Callback& c) { c.on_predict_epoch_start(*this, module); });
+      im.module("on_predict_epoch_start", [](LightningModule& m) { m.on_predict_epoch_start(); });
+      auto cursor = predict_dataloader.epoch();
+      for (std::int64_t i = 0; i < n; ++i) {
+        auto raw = cursor();
+        if (!raw) break;
+        Batch batch = prepare_batch(*raw, device_, im.true_precision_dtype);
+        im.callbacks("on_predict_batch_start",
+                     [&](Callback& c) { c.on_predict_batch_start(*this, module, batch, i); });
+        at::Tensor out;
+        im.module("predict_step", [&](LightningModule& m) { out = m.predict_step(batch, i); });
+        im.callbacks("on_predict_batch_end",
+                     [&](Callback& c) { c.on_predict_batch_end(*this, module, out, batch, i); });
+        predictions.push_back(std::move(out));
+      }
+      im.callbacks("on_predict_epoch_end", [&](Callback& c) { c.on_predict_epoch_end(*this, module); });
+      im.module("on_predict_epoch_end", [](LightningModule& m) { m.on_predict_epoch_end(); });
+      im.callbacks("on_predict_end", [&](Callback& c) { c.on_predict_end(*this, module); });
+      im.module("on_predict_end", [](LightningModule& m) { m.on_predict_end(); });
+    }
+    in_evaluation_ = false;
+    for (auto& cb : im.ordered) cb->teardown(*this, module, "predict");
+    module.teardown("predict");
+    fn_ = TrainerFn::none;
+    return predictions;
   } catch (const std::exception& e) {
     in_evaluation_ = false;
     for (auto& cb : im.ordered) cb->on_exception(*this, module, e);

@@ -81,12 +81,26 @@ class Callback {
     (void)batch_idx;
   }
 
+  virtual void on_predict_start(Trainer&, LightningModule&) {}
+  virtual void on_predict_end(Trainer&, LightningModule&) {}
+  virtual void on_predict_epoch_start(Trainer&, LightningModule&) {}
+  virtual void on_predict_epoch_end(Trainer&, LightningModule&) {}
+  virtual void on_predict_batch_start(Trainer&, LightningModule&, const Batch&, std::int64_t batch_idx) {
+    (void)batch_idx;
+  }
+  /// `outputs`: what predict_step returned for this batch.
+  virtual void on_predict_batch_end(Trainer&, LightningModule&, const StepOutput& outputs, const Batch&,
+                                    std::int64_t batch_idx) {
+    (void)outputs;
+    (void)batch_idx;
+  }
+
   virtual void on_before_backward(Trainer&, LightningModule&, const at::Tensor& loss) { (void)loss; }
   virtual void on_after_backward(Trainer&, LightningModule&) {}
   virtual void on_before_optimizer_step(Trainer&, LightningModule&, torch::optim::Optimizer&) {}
   virtual void on_before_zero_grad(Trainer&, LightningModule&, torch::optim::Optimizer&) {}
 
-  /// Called when anything in fit/validate/test throws, before the exception reaches the caller.
+  /// Called when anything in fit/validate/test/predict throws, before the exception reaches the caller.
   virtual void on_exception(Trainer&, LightningModule&, const std::exception& error) { (void)error; }
 
   /// Called while a (non weights-only) checkpoint is written; may add entries to `checkpoint`.

@@ -43,6 +43,9 @@ class LightningModule : public torch::nn::Module {
   virtual at::Tensor training_step(const Batch& batch, std::int64_t batch_idx) = 0;
   virtual void validation_step(const Batch& batch, std::int64_t batch_idx) { (void)batch, (void)batch_idx; }
   virtual void test_step(const Batch& batch, std::int64_t batch_idx) { (void)batch, (void)batch_idx; }
+  /// The output of `Trainer::predict` for one batch. Lightning's default calls `forward`, which a C++ module does
+  /// not declare generically: override it to predict.
+  virtual at::Tensor predict_step(const Batch& batch, std::int64_t batch_idx);
   virtual OptimizerConfig configure_optimizers() = 0;
 
   // ---- hooks (called after the callbacks' hook of the same name unless Lightning says otherwise) ------------
@@ -74,6 +77,10 @@ class LightningModule : public torch::nn::Module {
   virtual void on_test_end() {}
   virtual void on_test_epoch_start() {}
   virtual void on_test_epoch_end() {}
+  virtual void on_predict_start() {}
+  virtual void on_predict_end() {}
+  virtual void on_predict_epoch_start() {}
+  virtual void on_predict_epoch_end() {}
   virtual void on_before_backward(const at::Tensor& loss) { (void)loss; }
   virtual void backward(const at::Tensor& loss) { loss.backward(); }
   virtual void on_after_backward() {}

@@ -68,6 +68,10 @@ class ProgressBar : public Callback {
   void on_test_batch_end(Trainer& trainer, LightningModule& module, const StepOutput& outputs, const Batch& batch,
                          std::int64_t batch_idx) override;
   void on_test_end(Trainer& trainer, LightningModule& module) override;
+  void on_predict_start(Trainer& trainer, LightningModule& module) override;
+  void on_predict_batch_end(Trainer& trainer, LightningModule& module, const StepOutput& outputs,
+                            const Batch& batch, std::int64_t batch_idx) override;
+  void on_predict_end(Trainer& trainer, LightningModule& module) override;
 
  private:
   using Clock = std::chrono::steady_clock;

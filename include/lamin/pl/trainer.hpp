@@ -57,6 +57,7 @@ struct TrainerOptions {
   LAMIN_ARG(IntOrFloat, limit_train_batches) = 1.0;
   LAMIN_ARG(IntOrFloat, limit_val_batches) = 1.0;
   LAMIN_ARG(IntOrFloat, limit_test_batches) = 1.0;
+  LAMIN_ARG(IntOrFloat, limit_predict_batches) = 1.0;
   LAMIN_ARG(IntOrFloat, val_check_interval) = 1.0;
   /// nullopt: validation is counted in global batches (Lightning's `check_val_every_n_epoch=None`).
   LAMIN_ARG(std::optional<std::int64_t>, check_val_every_n_epoch) = 1;
@@ -106,7 +107,7 @@ struct TrainerOptions {
 };
 
 /// What the trainer is doing (Lightning's `trainer.state.fn`).
-enum class TrainerFn { none, fitting, validating, testing };
+enum class TrainerFn { none, fitting, validating, testing, predicting };
 
 class Trainer {
  public:
@@ -125,6 +126,9 @@ class Trainer {
   MetricMap validate(LightningModule& module, DataLoader val_dataloader);
   /// One test pass; returns the epoch-level metrics.
   MetricMap test(LightningModule& module, DataLoader test_dataloader);
+  /// One prediction pass (Lightning's `trainer.predict`): `predict_step` on every batch, in eval mode without
+  /// gradients; returns its outputs in batch order. Logging is not available here, as in Lightning.
+  std::vector<at::Tensor> predict(LightningModule& module, DataLoader predict_dataloader);
 
   /// Writes Lightning's checkpoint dict for the current state to `path`, atomically and durably (parent folders
   /// are created). Only the global-zero process writes.

@@ -1,0 +1,158 @@
+// Trainer::predict: outputs in batch order, eval mode without gradients, Lightning's hook order, limits, and the
+// errors Lightning raises (logging in predict, no predict_step).
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "lamin/error.hpp"
+#include "lamin/pl/trainer.hpp"
+#include "pl/test_support.hpp"
+
+using namespace lamin::pl;
+using lamin_test::LinearModule;
+using lamin_test::quiet_options;
+using lamin_test::regression_data;
+using lamin_test::TempDir;
+
+namespace {
+
+struct PredictingModule : LinearModule {
+  std::vector<std::string>* trace = nullptr;
+  bool log_in_predict = false;
+  bool saw_training_mode = false;
+  bool saw_grad_mode = false;
+  at::Tensor predict_step(const Batch& batch, std::int64_t batch_idx) override {
+    if (trace) trace->push_back("m:predict_step:" + std::to_string(batch_idx));
+    saw_training_mode = saw_training_mode || is_training();
+    saw_grad_mode = saw_grad_mode || at::GradMode::is_enabled();
+    if (log_in_predict) log("pred", 1.0);
+    return layer->forward(batch.data);
+  }
+  void setup(const std::string& stage) override {
+    if (trace) trace->push_back("m:setup:" + stage);
+  }
+  void teardown(const std::string& stage) override {
+    if (trace) trace->push_back("m:teardown:" + stage);
+  }
+  void on_predict_start() override { trace->push_back("m:on_predict_start"); }
+  void on_predict_epoch_start() override { trace->push_back("m:on_predict_epoch_start"); }
+  void on_predict_epoch_end() override { trace->push_back("m:on_predict_epoch_end"); }
+  void on_predict_end() override { trace->push_back("m:on_predict_end"); }
+};
+
+struct PredictRecorder : Callback {
+  std::vector<std::string>* trace;
+  std::vector<at::Tensor> outputs;
+  explicit PredictRecorder(std::vector<std::string>* t) : trace(t) {}
+  void setup(Trainer&, LightningModule&, const std::string& stage) override { trace->push_back("cb:setup:" + stage); }
+  void teardown(Trainer&, LightningModule&, const std::string& stage) override {
+    trace->push_back("cb:teardown:" + stage);
+  }
+  void on_predict_start(Trainer& t, LightningModule&) override {
+    EXPECT_EQ(t.state(), TrainerFn::predicting);
+    trace->push_back("cb:on_predict_start");
+  }
+  void on_predict_epoch_start(Trainer&, LightningModule&) override { trace->push_back("cb:on_predict_epoch_start"); }
+  void on_predict_batch_start(Trainer&, LightningModule&, const Batch&, std::int64_t i) override {
+    trace->push_back("cb:on_predict_batch_start:" + std::to_string(i));
+  }
+  void on_predict_batch_end(Trainer&, LightningModule&, const StepOutput& out, const Batch&, std::int64_t i) override {
+    trace->push_back("cb:on_predict_batch_end:" + std::to_string(i));
+    outputs.push_back(out);
+  }
+  void on_predict_epoch_end(Trainer&, LightningModule&) override { trace->push_back("cb:on_predict_epoch_end"); }
+  void on_predict_end(Trainer&, LightningModule&) override { trace->push_back("cb:on_predict_end"); }
+};
+
+}  // namespace
+
+TEST(Predict, ReturnsEachBatchOutputInOrderInEvalModeWithoutGradients) {
+  TempDir dir;
+  auto [x, y] = regression_data(10);
+  std::vector<std::string> trace;
+  auto recorder = std::make_shared<PredictRecorder>(&trace);
+  Trainer trainer(quiet_options(dir.str()).callbacks({recorder}));
+  PredictingModule m;
+  m.trace = &trace;
+  m.train();
+  const auto predictions = trainer.predict(m, DataLoader::from_tensors(x, y, 4));  // batches of 4, 4, 2
+  ASSERT_EQ(predictions.size(), 3u);
+  EXPECT_EQ(predictions[2].size(0), 2);
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(torch::allclose(torch::cat(predictions), m.layer->forward(x)));
+  }
+  for (const auto& p : predictions) EXPECT_FALSE(p.requires_grad());
+  EXPECT_FALSE(m.saw_training_mode);
+  EXPECT_FALSE(m.saw_grad_mode);
+  EXPECT_EQ(trainer.state(), TrainerFn::none);
+  ASSERT_EQ(recorder->outputs.size(), 3u);
+  EXPECT_TRUE(recorder->outputs[1].equal(predictions[1]));  // on_predict_batch_end sees the step's output
+
+  const std::vector<std::string> expected = {
+      "cb:setup:predict", "m:setup:predict",
+      "cb:on_predict_start", "m:on_predict_start",
+      "cb:on_predict_epoch_start", "m:on_predict_epoch_start",
+      "cb:on_predict_batch_start:0", "m:predict_step:0", "cb:on_predict_batch_end:0",
+      "cb:on_predict_batch_start:1", "m:predict_step:1", "cb:on_predict_batch_end:1",
+      "cb:on_predict_batch_start:2", "m:predict_step:2", "cb:on_predict_batch_end:2",
+      "cb:on_predict_epoch_end", "m:on_predict_epoch_end",
+      "cb:on_predict_end", "m:on_predict_end",
+      "cb:teardown:predict", "m:teardown:predict"};
+  EXPECT_EQ(trace, expected);
+}
+
+TEST(Predict, LimitPredictBatches) {
+  TempDir dir;
+  auto [x, y] = regression_data(10);
+  PredictingModule m;
+  std::vector<std::string> trace;
+  m.trace = &trace;
+  Trainer by_count(quiet_options(dir.str()).limit_predict_batches(IntOrFloat(std::int64_t{2})));
+  EXPECT_EQ(by_count.predict(m, DataLoader::from_tensors(x, y, 2)).size(), 2u);
+  Trainer by_fraction(quiet_options(dir.str()).limit_predict_batches(IntOrFloat(0.6)));
+  EXPECT_EQ(by_fraction.predict(m, DataLoader::from_tensors(x, y, 2)).size(), 3u);  // 60% of 5
+  Trainer bad(quiet_options(dir.str()).limit_predict_batches(IntOrFloat(1.5)));
+  EXPECT_THROW(bad.predict(m, DataLoader::from_tensors(x, y, 2)), lamin::ConfigurationError);
+}
+
+TEST(Predict, LoggingAndAMissingPredictStepAreLightningsErrors) {
+  TempDir dir;
+  auto [x, y] = regression_data(4);
+  std::vector<std::string> trace;
+  PredictingModule logging;
+  logging.trace = &trace;
+  logging.log_in_predict = true;
+  Trainer trainer(quiet_options(dir.str()));
+  try {
+    trainer.predict(logging, DataLoader::from_tensors(x, y, 2));
+    FAIL() << "logging in predict_step did not throw";
+  } catch (const lamin::ConfigurationError& e) {
+    EXPECT_NE(std::string(e.what()).find("doesn't support logging"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(trainer.state(), TrainerFn::none);
+
+  LinearModule plain;  // no predict_step
+  try {
+    trainer.predict(plain, DataLoader::from_tensors(x, y, 2));
+    FAIL() << "a module without predict_step did not throw";
+  } catch (const lamin::ConfigurationError& e) {
+    EXPECT_NE(std::string(e.what()).find("predict_step"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(trainer.predict(plain, DataLoader()), lamin::ConfigurationError);
+}
+
+TEST(Predict, AfterFitUsesTheTrainedWeights) {
+  TempDir dir;
+  auto [x, y] = regression_data(32);
+  PredictingModule m;
+  std::vector<std::string> trace;
+  m.trace = &trace;
+  Trainer trainer(quiet_options(dir.str()).max_epochs(20));
+  trainer.fit(m, DataLoader::from_tensors(x, y, 8));
+  const auto predictions = trainer.predict(m, DataLoader::from_tensors(x, y, 8));
+  const double mse = torch::mse_loss(torch::cat(predictions), y).item<double>();
+  EXPECT_LT(mse, 0.05);  // the fitted line, not the initial weights
+}
