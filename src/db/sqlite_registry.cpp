@@ -27,7 +27,6 @@ using nlohmann::json;
 namespace lamin::detail {
 namespace {
 
-
 void (*g_step_hook)(const char*) = nullptr;
 void step(const char* name) {
   if (g_step_hook) g_step_hook(name);
@@ -903,10 +902,10 @@ std::vector<std::map<std::int64_t, std::vector<json>>> SqliteRegistry::feature_v
     const std::vector<Feature>& features, const QuerySpec& spec) {
   std::vector<std::map<std::int64_t, std::vector<json>>> out(features.size());
   if (features.empty()) return out;
-  std::map<std::int64_t, std::size_t> slot;  // feature id -> index in `features`
+  std::set<std::int64_t> distinct;
   json ids = json::array();
-  for (std::size_t i = 0; i < features.size(); ++i) {
-    if (slot.emplace(features[i].id, i).second) ids.push_back(features[i].id);
+  for (const Feature& f : features) {
+    if (distinct.insert(f.id).second) ids.push_back(f.id);
   }
   std::vector<sqlite::Param> params{ids.dump()};
   const std::string where = build_where(HostKind::artifact, spec, params);
