@@ -959,29 +959,26 @@ void SqliteRegistry::set_feature_values(const Feature& feature,
   }
 
   // 2. The target of every artifact into a temporary table (the last listed value wins).
-  json targets = json::array();
-  for (const auto& [artifact_id, hash] : target_hash) targets.push_back({artifact_id, by_hash.at(*hash).second});
   db_->prepare("DELETE FROM temp.lamin_set_values").run();
-  db_->prepare(
-         "INSERT INTO temp.lamin_set_values (artifact_id, jsonvalue_id) SELECT json_extract(j.value, '$[0]'), "
-         "json_extract(j.value, '$[1]') FROM json_each(?) j")
-      .bind(1, targets.dump())
-      .run();
+  {
+    auto fill = db_->prepare("INSERT INTO temp.lamin_set_values (artifact_id, jsonvalue_id) VALUES (?, ?)");
+    for (const auto& [artifact_id, hash] : target_hash) {
+      fill.bind(1, artifact_id).bind(2, by_hash.at(*hash).second);
+      fill.run();
+      fill.reset();
+    }
+  }
 
-  // 3. Links to the feature's other values are re-pointed to the target: an UPDATE touches only the indexes on the
-  // columns it sets, so run_id is set only where it differs (on a run's own links, after its first save, it does
-  // not). OR REPLACE folds an artifact's several values into one link.
+  // 3. Links to the feature's other values are re-pointed to the target, in one statement that also moves the link
+  // to the current run, as removing and adding the value would. OR REPLACE folds an artifact's several values into
+  // one link. The join is driven by the listed artifacts: each unary + keeps the planner, which has no statistics,
+  // off an index that would start elsewhere (from the feature's values, or every link of a boolean flag).
   std::set<std::int64_t> repointed;
-  // The join is driven by the listed artifacts: each unary + keeps the planner, which has no statistics, off an index
-  // that would start elsewhere (from the feature's values, every link of a boolean flag, or from run_id).
-  const std::string repoint = "UPDATE OR REPLACE lamindb_artifactjsonvalue AS l SET jsonvalue_id = t.jsonvalue_id";
-  const std::string chosen =
-      " FROM temp.lamin_set_values t, lamindb_jsonvalue v WHERE l.artifact_id = +t.artifact_id AND v.id = "
-      "+l.jsonvalue_id AND +v.feature_id = ?1 AND l.jsonvalue_id != t.jsonvalue_id AND +l.run_id ";
-  const std::string repoint_sql[] = {repoint + chosen + "IS ?2 RETURNING artifact_id",
-                                     repoint + ", run_id = ?2" + chosen + "IS NOT ?2 RETURNING artifact_id"};
-  for (const std::string& sql : repoint_sql) {
-    auto update = db_->prepare(sql);
+  {
+    auto update = db_->prepare(
+        "UPDATE OR REPLACE lamindb_artifactjsonvalue AS l SET jsonvalue_id = t.jsonvalue_id, run_id = ?2 FROM "
+        "temp.lamin_set_values t, lamindb_jsonvalue v WHERE l.artifact_id = +t.artifact_id AND v.id = "
+        "+l.jsonvalue_id AND +v.feature_id = ?1 AND l.jsonvalue_id != t.jsonvalue_id RETURNING artifact_id");
     update.bind(1, feature.id).bind(2, run_id);
     while (update.step()) repointed.insert(update.int64(0));
   }
