@@ -1,10 +1,14 @@
 #include "lamin/db/lineage.hpp"
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -131,32 +135,53 @@ std::optional<fs::path> find_in_path(const std::string& program) {
   return std::nullopt;
 }
 
+// Runs Graphviz's `dot` on the graph in a private scratch folder, removed afterwards whatever happens. What `dot`
+// prints on failure ends the error message.
 std::string render_svg(const std::string& dot) {
   const auto program = find_in_path("dot");
   if (!program) {
     throw ConfigurationError("Graphviz's `dot` is not installed; install graphviz or use the dot or mermaid format.");
   }
-  const fs::path dir = fs::temp_directory_path();
-  const fs::path in = dir / ("lamin-lineage-" + base62_uid(8) + ".dot");
-  const fs::path out = dir / ("lamin-lineage-" + base62_uid(8) + ".svg");
+  const fs::path dir = fs::temp_directory_path() / ("lamin-lineage-" + base62_uid(12));
+  fs::create_directory(dir);
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+  const fs::path in = dir / "lineage.dot";
+  const fs::path out = dir / "lineage.svg";
+  const fs::path messages = dir / "dot.log";
   detail::atomic_write(in, dot, false);
   const pid_t pid = ::fork();
-  if (pid < 0) throw Error("cannot start dot");
-  if (pid == 0) {
+  if (pid < 0) throw Error("cannot start dot: " + std::string(std::strerror(errno)));
+  if (pid == 0) {  // only async-signal-safe calls until exec
+    const int fd = ::open(messages.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0) {
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+    }
     ::execl(program->c_str(), "dot", "-Tsvg", "-o", out.c_str(), in.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   int status = 0;
-  ::waitpid(pid, &status, 0);
-  std::error_code ec;
-  fs::remove(in, ec);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    fs::remove(out, ec);
-    throw Error("dot failed to render the lineage graph");
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) throw Error("cannot wait for dot: " + std::string(std::strerror(errno)));
   }
-  std::string svg = detail::read_file(out);
-  fs::remove(out, ec);
-  return svg;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !fs::exists(out)) {
+    std::string said;
+    std::error_code ec;
+    if (fs::exists(messages, ec)) said = detail::read_file(messages);
+    while (!said.empty() && std::isspace(static_cast<unsigned char>(said.back()))) said.pop_back();
+    if (said.size() > 500) said = said.substr(0, 500) + "...";
+    const std::string how = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                              : "signal " + std::to_string(WTERMSIG(status));
+    throw Error("dot (" + program->string() + ") failed to render the lineage graph (" + how + ")" +
+                (said.empty() ? "" : ": " + said));
+  }
+  return detail::read_file(out);
 }
 
 }  // namespace

@@ -65,6 +65,12 @@ TEST(Cli, EndToEnd) {
   EXPECT_NE(described.out.find("val_loss            float                    0.03"), std::string::npos);
   EXPECT_EQ(lamin_cli("lineage " + uid0 + " --format mermaid", dir, env).out.rfind("flowchart LR", 0), 0u);
   EXPECT_EQ(lamin_cli("lineage " + uid0, dir, env).out.rfind("digraph lineage", 0), 0u);
+  if (::system("command -v dot >/dev/null 2>&1") == 0) {
+    const auto svg = lamin_cli("lineage " + uid0 + " --format svg", dir, env);
+    EXPECT_EQ(svg.rc, 0);
+    EXPECT_EQ(svg.out.rfind("<?xml", 0), 0u);
+    EXPECT_NE(svg.out.find("<title>a_" + uid0 + "</title>"), std::string::npos);
+  }
   ASSERT_EQ(lamin_cli("get exp/m0.ckpt --to copy.ckpt", dir, env).rc, 0);
   EXPECT_EQ(test::read_all(dir / "copy.ckpt"), "model zero");
   auto hash = lamin_cli("hash m0.ckpt", dir);

@@ -243,5 +243,94 @@ TEST(Lineage, DotAndMermaid) {
   EXPECT_EQ(lineage(*instance, model, LineageFormat::dot, 1).find("r_" + prep.uid), std::string::npos);
 }
 
+// A graph whose labels need escaping: a key with quotes and XML markup, a run input, a producing run.
+struct LineageFixture {
+  TempDir dir;
+  Instance instance = lamin::init(dir / "inst");
+  Artifact data, model;
+  lamin::Run train;
+  LineageFixture() {
+    train = lamin::track(instance, nullptr, TrackOptions().transform_key("train.cpp"));
+    data = instance->create_artifact(write_file(dir / "d.csv", "1,2"), ArtifactOptions("data/\"odd\" <&> name.csv"));
+    instance->add_run_input(data, train);
+    model = instance->create_artifact(write_file(dir / "m.ckpt", "m"), ArtifactOptions("m/model.ckpt"));
+    lamin::finish();
+  }
+};
+
+// Sets an environment variable for the scope of a test.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) ::setenv(name_, old_->c_str(), 1);
+    else ::unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+bool folder_is_empty(const fs::path& dir) { return fs::directory_iterator(dir) == fs::directory_iterator(); }
+
+TEST(Lineage, SvgRenderedByGraphviz) {
+  if (::system("command -v dot >/dev/null 2>&1") != 0) GTEST_SKIP() << "Graphviz's dot is not installed";
+  LineageFixture f;
+  TempDir scratch;
+  ScopedEnv tmpdir("TMPDIR", scratch.path().string());
+  const std::string svg = lineage(*f.instance, f.model, LineageFormat::svg);
+  EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+  // dot names each node and edge in a <title>; its SVG escapes "-" and ">".
+  EXPECT_NE(svg.find("<title>a_" + f.model.uid + "</title>"), std::string::npos);
+  EXPECT_NE(svg.find("<title>r_" + f.train.uid + "&#45;&gt;a_" + f.model.uid + "</title>"), std::string::npos);
+  EXPECT_NE(svg.find("<title>a_" + f.data.uid + "&#45;&gt;r_" + f.train.uid + "</title>"), std::string::npos);
+  // The label keeps the key's quotes and markup characters (escaped for DOT, then for XML).
+  EXPECT_NE(svg.find("data/&quot;odd&quot; &lt;&amp;&gt; name.csv"), std::string::npos) << svg;
+  EXPECT_NE(svg.find(">m/model.ckpt<"), std::string::npos);
+  EXPECT_TRUE(folder_is_empty(scratch.path()));
+}
+
+TEST(Lineage, SvgWithoutGraphvizSaysWhatToInstall) {
+  LineageFixture f;
+  TempDir empty;
+  ScopedEnv path("PATH", empty.path().string());
+  try {
+    lineage(*f.instance, f.model, LineageFormat::svg);
+    FAIL() << "expected ConfigurationError";
+  } catch (const ConfigurationError& e) {
+    EXPECT_NE(std::string(e.what()).find("install graphviz"), std::string::npos) << e.what();
+  }
+  // The text formats need no Graphviz.
+  EXPECT_EQ(lineage(*f.instance, f.model, LineageFormat::dot).rfind("digraph lineage {", 0), 0u);
+}
+
+TEST(Lineage, AFailingRendererIsReportedWithItsExitStatusAndLeavesNoScratchFiles) {
+  LineageFixture f;
+  TempDir bin;
+  // A `dot` on PATH that is not Graphviz: a shell script that complains and fails, as dot does on a bad graph.
+  write_file(bin / "dot", "#!/bin/sh\necho 'Error: syntax error in line 1' >&2\nexit 3\n");
+  fs::permissions(bin / "dot", fs::perms::owner_all);
+  TempDir scratch;
+  {
+    ScopedEnv tmpdir("TMPDIR", scratch.path().string());
+    ScopedEnv path("PATH", bin.path().string() + ":/usr/bin:/bin");
+    try {
+      lineage(*f.instance, f.model, LineageFormat::svg);
+      FAIL() << "expected lamin::Error";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("exit status 3"), std::string::npos) << what;
+      EXPECT_NE(what.find("Error: syntax error in line 1"), std::string::npos) << what;
+    }
+  }
+  EXPECT_TRUE(folder_is_empty(scratch.path()));
+}
+
 }  // namespace
 }  // namespace lamin
