@@ -145,6 +145,58 @@ struct Trainer::Impl {
     f(*self.module_);
   }
 
+  // ---- precision -----------------------------------------------------------------------------------------
+  /// The dtype of a "-true" precision (module and floating-point batches), or autocast for a "-mixed" one.
+  void configure_precision() {
+    const std::string& prec = self.options_.precision();
+    true_precision_dtype.reset();
+    autocast = false;
+    if (prec == "64-true" || prec == "64") true_precision_dtype = at::kDouble;
+    if (prec == "16-true") true_precision_dtype = at::kHalf;
+    if (prec == "bf16-true") true_precision_dtype = at::kBFloat16;
+    if (prec == "16-mixed" || prec == "16") {
+      if (!self.device_.is_cuda()) {
+        throw ConfigurationError("16-mixed precision needs a CUDA device; use bf16-mixed on CPU");
+      }
+      autocast = true;
+      autocast_dtype = at::kHalf;
+    }
+    if (prec == "bf16-mixed" || prec == "bf16") {
+      autocast = true;
+      autocast_dtype = at::kBFloat16;
+    }
+  }
+
+  // ---- validate / test / predict -------------------------------------------------------------------------
+  /// The frame the evaluation entry points share: attach the module with its precision and device, `prepare`
+  /// (data sizes), `stage`'s setup hooks, `body`, its teardown hooks; on failure every callback's on_exception.
+  template <typename Prepare, typename Body>
+  auto run_stage(LightningModule& m, TrainerFn fn, const std::string& stage, Prepare&& prepare, Body&& body)
+      -> decltype(body()) {
+    configure_precision();
+    self.module_ = &m;
+    m.trainer_ = &self;
+    self.fn_ = fn;
+    try {
+      m.to(self.device_);
+      if (true_precision_dtype) m.to(*true_precision_dtype);
+      prepare();
+      for (auto& cb : ordered) cb->setup(self, m, stage);
+      m.setup(stage);
+      auto result = body();
+      self.in_evaluation_ = false;
+      for (auto& cb : ordered) cb->teardown(self, m, stage);
+      m.teardown(stage);
+      self.fn_ = TrainerFn::none;
+      return result;
+    } catch (const std::exception& e) {
+      self.in_evaluation_ = false;
+      for (auto& cb : ordered) cb->on_exception(self, m, e);
+      self.fn_ = TrainerFn::none;
+      throw;
+    }
+  }
+
   // ---- logging -------------------------------------------------------------------------------------------
   ResultCollection& active_results() { return self.in_evaluation_ ? eval_results : train_results; }
 
@@ -721,22 +773,7 @@ void Trainer::fit(LightningModule& module, DataLoader train, DataLoader val, std
   ckpt_path_.reset();
   if (options_.seed()) torch::manual_seed(*options_.seed());
 
-  // Precision and device.
-  const std::string& prec = options_.precision();
-  im.true_precision_dtype.reset();
-  im.autocast = false;
-  if (prec == "64-true" || prec == "64") im.true_precision_dtype = at::kDouble;
-  if (prec == "16-true") im.true_precision_dtype = at::kHalf;
-  if (prec == "bf16-true") im.true_precision_dtype = at::kBFloat16;
-  if (prec == "16-mixed" || prec == "16") {
-    if (!device_.is_cuda()) throw ConfigurationError("16-mixed precision needs a CUDA device; use bf16-mixed on CPU");
-    im.autocast = true;
-    im.autocast_dtype = at::kHalf;
-  }
-  if (prec == "bf16-mixed" || prec == "bf16") {
-    im.autocast = true;
-    im.autocast_dtype = at::kBFloat16;
-  }
+  im.configure_precision();
 
   try {
     // Data sizes.
@@ -858,129 +895,105 @@ void Trainer::fit(LightningModule& module, DataLoader train, DataLoader val, std
 MetricMap Trainer::validate(LightningModule& module, DataLoader val_dataloader) {
   if (!val_dataloader) throw ConfigurationError("`Trainer.validate` needs a val dataloader");
   Impl& im = *impl_;
-  module_ = &module;
-  module.trainer_ = this;
-  fn_ = TrainerFn::validating;
-  try {
-    module.to(device_);
-    num_val_batches_ = im.limited(val_dataloader, options_.limit_val_batches(), "val");
-    for (auto& cb : im.ordered) cb->setup(*this, module, "validate");
-    module.setup("validate");
-    im.run_validation(val_dataloader, num_val_batches_);
-    MetricMap out = im.epoch_map(im.eval_results);
-    for (auto& cb : im.ordered) cb->teardown(*this, module, "validate");
-    module.teardown("validate");
-    fn_ = TrainerFn::none;
-    return out;
-  } catch (const std::exception& e) {
-    for (auto& cb : im.ordered) cb->on_exception(*this, module, e);
-    fn_ = TrainerFn::none;
-    throw;
-  }
+  return im.run_stage(
+      module, TrainerFn::validating, "validate",
+      [&] { num_val_batches_ = im.limited(val_dataloader, options_.limit_val_batches(), "val"); },
+      [&] {
+        im.run_validation(val_dataloader, num_val_batches_);
+        return im.epoch_map(im.eval_results);
+      });
 }
 
 MetricMap Trainer::test(LightningModule& module, DataLoader test_dataloader) {
   if (!test_dataloader) throw ConfigurationError("`Trainer.test` needs a test dataloader");
   Impl& im = *impl_;
-  module_ = &module;
-  module.trainer_ = this;
-  fn_ = TrainerFn::testing;
-  try {
-    module.to(device_);
-    const std::int64_t n = im.limited(test_dataloader, options_.limit_test_batches(), "test");
-    for (auto& cb : im.ordered) cb->setup(*this, module, "test");
-    module.setup("test");
-    in_evaluation_ = true;
-    im.eval_results.clear();
-    module.eval();
-    {
-      torch::NoGradGuard no_grad;
-      im.callbacks("on_test_start", [&](Callback& c) { c.on_test_start(*this, module); });
-      im.module("on_test_start", [](LightningModule& m) { m.on_test_start(); });
-      im.callbacks("on_test_epoch_start", [&](Callback& c) { c.on_test_epoch_start(*this, module); });
-      im.module("on_test_epoch_start", [](LightningModule& m) { m.on_test_epoch_start(); });
-      auto cursor = test_dataloader.epoch();
-      for (std::int64_t i = 0; i < n; ++i) {
-        auto raw = cursor();
-        if (!raw) break;
-        Batch batch = prepare_batch(*raw, device_, im.true_precision_dtype);
-        im.current_batch_size = batch_size_of(batch);
-        im.callbacks("on_test_batch_start", [&](Callback& c) { c.on_test_batch_start(*this, module, batch, i); });
-        im.module("test_step", [&](LightningModule& m) { m.test_step(batch, i); });
-        im.callbacks("on_test_batch_end", [&](Callback& c) { c.on_test_batch_end(*this, module, at::Tensor(), batch, i); });
-      }
-      im.epoch_end_reached = true;
-      im.callbacks("on_test_epoch_end", [&](Callback& c) { c.on_test_epoch_end(*this, module); });
-      im.module("on_test_epoch_end", [](LightningModule& m) { m.on_test_epoch_end(); });
-      im.epoch_end_reached = false;
-      im.publish_epoch_metrics(im.eval_results);
-      im.send_to_loggers(im.epoch_row(im.eval_results), batches_that_stepped_);
-      im.callbacks("on_test_end", [&](Callback& c) { c.on_test_end(*this, module); });
-      im.module("on_test_end", [](LightningModule& m) { m.on_test_end(); });
-    }
-    in_evaluation_ = false;
-    MetricMap out = im.epoch_map(im.eval_results);
-    for (auto& cb : im.ordered) cb->teardown(*this, module, "test");
-    module.teardown("test");
-    fn_ = TrainerFn::none;
-    return out;
-  } catch (const std::exception& e) {
-    in_evaluation_ = false;
-    for (auto& cb : im.ordered) cb->on_exception(*this, module, e);
-    fn_ = TrainerFn::none;
-    throw;
-  }
+  std::int64_t n = 0;
+  return im.run_stage(
+      module, TrainerFn::testing, "test",
+      [&] { n = im.limited(test_dataloader, options_.limit_test_batches(), "test"); },
+      [&] {
+        in_evaluation_ = true;
+        im.eval_results.clear();
+        module.mode_before_evaluation_ = module.is_training();
+        im.module("on_test_model_eval", [](LightningModule& m) { m.on_test_model_eval(); });
+        {
+          torch::NoGradGuard no_grad;
+          im.callbacks("on_test_start", [&](Callback& c) { c.on_test_start(*this, module); });
+          im.module("on_test_start", [](LightningModule& m) { m.on_test_start(); });
+          im.callbacks("on_test_epoch_start", [&](Callback& c) { c.on_test_epoch_start(*this, module); });
+          im.module("on_test_epoch_start", [](LightningModule& m) { m.on_test_epoch_start(); });
+          auto cursor = test_dataloader.epoch();
+          for (std::int64_t i = 0; i < n; ++i) {
+            auto raw = cursor();
+            if (!raw) break;
+            Batch batch = prepare_batch(*raw, device_, im.true_precision_dtype);
+            im.current_batch_size = batch_size_of(batch);
+            im.callbacks("on_test_batch_start", [&](Callback& c) { c.on_test_batch_start(*this, module, batch, i); });
+            im.module("on_test_batch_start", [&](LightningModule& m) { m.on_test_batch_start(batch, i); });
+            {
+              AutocastGuard ac(im.autocast, device_, im.autocast_dtype);
+              im.module("test_step", [&](LightningModule& m) { m.test_step(batch, i); });
+            }
+            im.callbacks("on_test_batch_end",
+                         [&](Callback& c) { c.on_test_batch_end(*this, module, at::Tensor(), batch, i); });
+            im.module("on_test_batch_end", [&](LightningModule& m) { m.on_test_batch_end(batch, i); });
+          }
+          im.epoch_end_reached = true;
+          im.callbacks("on_test_epoch_end", [&](Callback& c) { c.on_test_epoch_end(*this, module); });
+          im.module("on_test_epoch_end", [](LightningModule& m) { m.on_test_epoch_end(); });
+          im.epoch_end_reached = false;
+          im.publish_epoch_metrics(im.eval_results);
+          im.send_to_loggers(im.epoch_row(im.eval_results), batches_that_stepped_);
+          im.callbacks("on_test_end", [&](Callback& c) { c.on_test_end(*this, module); });
+          im.module("on_test_end", [](LightningModule& m) { m.on_test_end(); });
+        }
+        im.module("on_test_model_train", [](LightningModule& m) { m.on_test_model_train(); });
+        return im.epoch_map(im.eval_results);
+      });
 }
 
-std::vector<at::Tensor> Trainer::predict(LightningModule& module, DataLoader predict_dataloader) {
+std::vector<at::Tensor> Trainer::predict(LightningModule& module, DataLoader predict_dataloader,
+                                         bool return_predictions) {
   if (!predict_dataloader) throw ConfigurationError("`Trainer.predict` needs a predict dataloader");
   Impl& im = *impl_;
-  module_ = &module;
-  module.trainer_ = this;
-  fn_ = TrainerFn::predicting;
-  std::vector<at::Tensor> predictions;
-  try {
-    module.to(device_);
-    const std::int64_t n = im.limited(predict_dataloader, options_.limit_predict_batches(), "predict");
-    for (auto& cb : im.ordered) cb->setup(*this, module, "predict");
-    module.setup("predict");
-    in_evaluation_ = true;
-    module.eval();
-    {
-      torch::NoGradGuard no_grad;
-      im.callbacks("on_predict_start", [&](Callback& c) { c.on_predict_start(*this, module); });
-      im.module("on_predict_start", [](LightningModule& m) { m.on_predict_start(); });
-      im.callbacks("on_predict_epoch_start", [&](Callback& c) { c.on_predict_epoch_start(*this, module); });
-      im.module("on_predict_epoch_start", [](LightningModule& m) { m.on_predict_epoch_start(); });
-      auto cursor = predict_dataloader.epoch();
-      for (std::int64_t i = 0; i < n; ++i) {
-        auto raw = cursor();
-        if (!raw) break;
-        Batch batch = prepare_batch(*raw, device_, im.true_precision_dtype);
-        im.callbacks("on_predict_batch_start",
-                     [&](Callback& c) { c.on_predict_batch_start(*this, module, batch, i); });
-        at::Tensor out;
-        im.module("predict_step", [&](LightningModule& m) { out = m.predict_step(batch, i); });
-        im.callbacks("on_predict_batch_end",
-                     [&](Callback& c) { c.on_predict_batch_end(*this, module, out, batch, i); });
-        predictions.push_back(std::move(out));
-      }
-      im.callbacks("on_predict_epoch_end", [&](Callback& c) { c.on_predict_epoch_end(*this, module); });
-      im.module("on_predict_epoch_end", [](LightningModule& m) { m.on_predict_epoch_end(); });
-      im.callbacks("on_predict_end", [&](Callback& c) { c.on_predict_end(*this, module); });
-      im.module("on_predict_end", [](LightningModule& m) { m.on_predict_end(); });
-    }
-    in_evaluation_ = false;
-    for (auto& cb : im.ordered) cb->teardown(*this, module, "predict");
-    module.teardown("predict");
-    fn_ = TrainerFn::none;
-    return predictions;
-  } catch (const std::exception& e) {
-    in_evaluation_ = false;
-    for (auto& cb : im.ordered) cb->on_exception(*this, module, e);
-    fn_ = TrainerFn::none;
-    throw;
-  }
+  std::int64_t n = 0;
+  return im.run_stage(
+      module, TrainerFn::predicting, "predict",
+      [&] { n = im.limited(predict_dataloader, options_.limit_predict_batches(), "predict"); },
+      [&] {
+        std::vector<at::Tensor> predictions;
+        in_evaluation_ = true;
+        im.module("on_predict_model_eval", [](LightningModule& m) { m.on_predict_model_eval(); });
+        module.zero_grad();
+        torch::NoGradGuard no_grad;
+        im.callbacks("on_predict_start", [&](Callback& c) { c.on_predict_start(*this, module); });
+        im.module("on_predict_start", [](LightningModule& m) { m.on_predict_start(); });
+        im.callbacks("on_predict_epoch_start", [&](Callback& c) { c.on_predict_epoch_start(*this, module); });
+        im.module("on_predict_epoch_start", [](LightningModule& m) { m.on_predict_epoch_start(); });
+        auto cursor = predict_dataloader.epoch();
+        for (std::int64_t i = 0; i < n; ++i) {
+          auto raw = cursor();
+          if (!raw) break;
+          Batch batch = prepare_batch(*raw, device_, im.true_precision_dtype);
+          im.callbacks("on_predict_batch_start",
+                       [&](Callback& c) { c.on_predict_batch_start(*this, module, batch, i); });
+          im.module("on_predict_batch_start", [&](LightningModule& m) { m.on_predict_batch_start(batch, i); });
+          at::Tensor out;
+          {
+            AutocastGuard ac(im.autocast, device_, im.autocast_dtype);
+            im.module("predict_step", [&](LightningModule& m) { out = m.predict_step(batch, i); });
+          }
+          im.callbacks("on_predict_batch_end",
+                       [&](Callback& c) { c.on_predict_batch_end(*this, module, out, batch, i); });
+          im.module("on_predict_batch_end", [&](LightningModule& m) { m.on_predict_batch_end(out, batch, i); });
+          if (return_predictions) predictions.push_back(out.defined() ? out.cpu() : out);
+        }
+        im.callbacks("on_predict_epoch_end", [&](Callback& c) { c.on_predict_epoch_end(*this, module); });
+        im.module("on_predict_epoch_end", [](LightningModule& m) { m.on_predict_epoch_end(); });
+        im.callbacks("on_predict_end", [&](Callback& c) { c.on_predict_end(*this, module); });
+        im.module("on_predict_end", [](LightningModule& m) { m.on_predict_end(); });
+        return predictions;
+      });
 }
 
 void Trainer::save_checkpoint(const std::string& path, bool weights_only) {

@@ -36,6 +36,16 @@ struct PredictingModule : LinearModule {
   void teardown(const std::string& stage) override {
     if (trace) trace->push_back("m:teardown:" + stage);
   }
+  void on_predict_model_eval() override {
+    trace->push_back("m:on_predict_model_eval");
+    LinearModule::on_predict_model_eval();
+  }
+  void on_predict_batch_start(const Batch&, std::int64_t i) override {
+    trace->push_back("m:on_predict_batch_start:" + std::to_string(i));
+  }
+  void on_predict_batch_end(const at::Tensor& out, const Batch&, std::int64_t i) override {
+    trace->push_back("m:on_predict_batch_end:" + std::to_string(i) + (out.defined() ? ":output" : ":none"));
+  }
   void on_predict_start() override { trace->push_back("m:on_predict_start"); }
   void on_predict_epoch_start() override { trace->push_back("m:on_predict_epoch_start"); }
   void on_predict_epoch_end() override { trace->push_back("m:on_predict_epoch_end"); }
@@ -92,16 +102,46 @@ TEST(Predict, ReturnsEachBatchOutputInOrderInEvalModeWithoutGradients) {
   EXPECT_TRUE(recorder->outputs[1].equal(predictions[1]));  // on_predict_batch_end sees the step's output
 
   const std::vector<std::string> expected = {
-      "cb:setup:predict", "m:setup:predict",
+      "cb:setup:predict", "m:setup:predict", "m:on_predict_model_eval",
       "cb:on_predict_start", "m:on_predict_start",
       "cb:on_predict_epoch_start", "m:on_predict_epoch_start",
-      "cb:on_predict_batch_start:0", "m:predict_step:0", "cb:on_predict_batch_end:0",
-      "cb:on_predict_batch_start:1", "m:predict_step:1", "cb:on_predict_batch_end:1",
-      "cb:on_predict_batch_start:2", "m:predict_step:2", "cb:on_predict_batch_end:2",
+      "cb:on_predict_batch_start:0", "m:on_predict_batch_start:0", "m:predict_step:0",
+      "cb:on_predict_batch_end:0", "m:on_predict_batch_end:0:output",
+      "cb:on_predict_batch_start:1", "m:on_predict_batch_start:1", "m:predict_step:1",
+      "cb:on_predict_batch_end:1", "m:on_predict_batch_end:1:output",
+      "cb:on_predict_batch_start:2", "m:on_predict_batch_start:2", "m:predict_step:2",
+      "cb:on_predict_batch_end:2", "m:on_predict_batch_end:2:output",
       "cb:on_predict_epoch_end", "m:on_predict_epoch_end",
       "cb:on_predict_end", "m:on_predict_end",
       "cb:teardown:predict", "m:teardown:predict"};
   EXPECT_EQ(trace, expected);
+}
+
+TEST(Predict, WithoutReturnPredictionsOnlyTheHooksSeeTheOutputs) {
+  TempDir dir;
+  auto [x, y] = regression_data(10);
+  std::vector<std::string> trace;
+  auto recorder = std::make_shared<PredictRecorder>(&trace);
+  Trainer trainer(quiet_options(dir.str()).callbacks({recorder}));
+  PredictingModule m;
+  m.trace = &trace;
+  EXPECT_TRUE(trainer.predict(m, DataLoader::from_tensors(x, y, 4), /*return_predictions=*/false).empty());
+  ASSERT_EQ(recorder->outputs.size(), 3u);  // a prediction writer still gets every batch
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::allclose(torch::cat(recorder->outputs), m.layer->forward(x)));
+}
+
+TEST(Predict, PrecisionAppliesWithoutAnEarlierFit) {
+  TempDir dir;
+  auto [x, y] = regression_data(6);
+  PredictingModule m;
+  std::vector<std::string> trace;
+  m.trace = &trace;
+  Trainer trainer(quiet_options(dir.str()).precision("64-true"));
+  const auto predictions = trainer.predict(m, DataLoader::from_tensors(x, y, 3));
+  ASSERT_EQ(predictions.size(), 2u);
+  EXPECT_EQ(predictions[0].scalar_type(), at::kDouble);
+  EXPECT_EQ(m.layer->weight.scalar_type(), at::kDouble);
 }
 
 TEST(Predict, LimitPredictBatches) {

@@ -77,10 +77,21 @@ class LightningModule : public torch::nn::Module {
   virtual void on_test_end() {}
   virtual void on_test_epoch_start() {}
   virtual void on_test_epoch_end() {}
+  virtual void on_test_batch_start(const Batch& batch, std::int64_t batch_idx) { (void)batch, (void)batch_idx; }
+  virtual void on_test_batch_end(const Batch& batch, std::int64_t batch_idx) { (void)batch, (void)batch_idx; }
+  virtual void on_test_model_eval() { eval(); }
+  /// After a test pass; the default gives the module back the mode it had before `on_test_model_eval`.
+  virtual void on_test_model_train() { train(mode_before_evaluation_); }
   virtual void on_predict_start() {}
   virtual void on_predict_end() {}
   virtual void on_predict_epoch_start() {}
   virtual void on_predict_epoch_end() {}
+  virtual void on_predict_batch_start(const Batch& batch, std::int64_t batch_idx) { (void)batch, (void)batch_idx; }
+  /// `outputs` is what `predict_step` returned for the batch, on the module's device.
+  virtual void on_predict_batch_end(const at::Tensor& outputs, const Batch& batch, std::int64_t batch_idx) {
+    (void)outputs, (void)batch, (void)batch_idx;
+  }
+  virtual void on_predict_model_eval() { eval(); }
   virtual void on_before_backward(const at::Tensor& loss) { (void)loss; }
   virtual void backward(const at::Tensor& loss) { loss.backward(); }
   virtual void on_after_backward() {}
@@ -146,6 +157,7 @@ class LightningModule : public torch::nn::Module {
   friend class Trainer;
   Trainer* trainer_ = nullptr;
   nlohmann::json hparams_;
+  bool mode_before_evaluation_ = true;  // is_training() before the current test pass, for on_test_model_train
 };
 
 }  // namespace lamin::pl

@@ -127,8 +127,11 @@ class Trainer {
   /// One test pass; returns the epoch-level metrics.
   MetricMap test(LightningModule& module, DataLoader test_dataloader);
   /// One prediction pass (Lightning's `trainer.predict`): `predict_step` on every batch, in eval mode without
-  /// gradients; returns its outputs in batch order. Logging is not available here, as in Lightning.
-  std::vector<at::Tensor> predict(LightningModule& module, DataLoader predict_dataloader);
+  /// gradients; returns its outputs in batch order, moved to the CPU as Lightning does. With
+  /// `return_predictions = false` nothing is kept (the outputs reach `on_predict_batch_end` only, for callbacks that
+  /// write them out) and the result is empty. Logging is not available here, as in Lightning.
+  std::vector<at::Tensor> predict(LightningModule& module, DataLoader predict_dataloader,
+                                  bool return_predictions = true);
 
   /// Writes Lightning's checkpoint dict for the current state to `path`, atomically and durably (parent folders
   /// are created). Only the global-zero process writes.
