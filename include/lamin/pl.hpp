@@ -15,4 +15,5 @@
 #include "lamin/pl/optim.hpp"
 #include "lamin/pl/progress_bar.hpp"
 #include "lamin/pl/tensorboard_logger.hpp"
+#include "lamin/pl/timer.hpp"
 #include "lamin/pl/trainer.hpp"

@@ -2,6 +2,9 @@
 
 #include "lamin/lightning/save_config_callback.hpp"
 
+#include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <system_error>
 
@@ -25,6 +28,18 @@ json number_json(const pl::IntOrFloat& v) { return v.is_int() ? json(v.as_int())
 template <typename T>
 json optional_json(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
+}
+
+// `max_time` as LightningCLI accepts it: "DD:HH:MM:SS" for whole seconds, else timedelta keywords.
+json max_time_json(const std::optional<std::chrono::duration<double>>& t) {
+  if (!t) return nullptr;
+  const double s = t->count();
+  if (s != std::floor(s) || s < 0 || s > 1e15) return {{"seconds", s}};
+  const auto whole = static_cast<long long>(s);
+  char text[48];
+  std::snprintf(text, sizeof text, "%02lld:%02lld:%02lld:%02lld", whole / 86400, whole / 3600 % 24, whole / 60 % 60,
+                whole % 60);
+  return text;
 }
 
 }  // namespace
@@ -52,6 +67,7 @@ json SaveConfigCallback::resolve_config(const pl::Trainer& trainer, const pl::Li
   t["logger"] = !trainer.loggers().empty();
   t["max_epochs"] = optional_json(o.max_epochs());
   t["max_steps"] = o.max_steps();
+  t["max_time"] = max_time_json(o.max_time());
   t["min_epochs"] = optional_json(o.min_epochs());
   t["min_steps"] = optional_json(o.min_steps());
   t["num_sanity_val_steps"] = o.num_sanity_val_steps();

@@ -16,6 +16,7 @@
 #include "lamin/pl/model_checkpoint.hpp"
 #include "lamin/pl/progress_bar.hpp"
 #include "lamin/pl/tensorboard_logger.hpp"
+#include "lamin/pl/timer.hpp"
 #include "trainer_internal.hpp"
 #include "trainer_state.hpp"
 
@@ -688,6 +689,15 @@ Trainer::Trainer(TrainerOptions options) : options_(std::move(options)), impl_(s
                              "in callbacks list.");
   }
   if (o.enable_checkpointing() && !has_checkpoint) callbacks_.push_back(std::make_shared<ModelCheckpoint>());
+  if (o.max_time()) {
+    bool has_timer = false;
+    for (auto& cb : callbacks_) has_timer = has_timer || dynamic_cast<Timer*>(cb.get()) != nullptr;
+    if (has_timer) {
+      lamin::log::info("Ignoring `Trainer(max_time=...)`, callbacks list already contains a Timer.");
+    } else {
+      callbacks_.push_back(std::make_shared<Timer>(*o.max_time(), "step"));
+    }
+  }
   if (o.enable_progress_bar()) {
     bool has_bar = false;
     for (auto& cb : callbacks_) has_bar = has_bar || dynamic_cast<ProgressBar*>(cb.get()) != nullptr;
@@ -703,7 +713,7 @@ Trainer::~Trainer() = default;
 std::int64_t Trainer::max_epochs() const {
   if (options_.fast_dev_run() > 0) return 1;
   if (options_.max_epochs()) return *options_.max_epochs();
-  return options_.max_steps() == -1 ? 1000 : -1;
+  return options_.max_steps() == -1 && !options_.max_time() ? 1000 : -1;
 }
 
 std::string Trainer::default_root_dir() const {
@@ -804,7 +814,7 @@ void Trainer::fit(LightningModule& module, DataLoader train, DataLoader val, std
       val_check_batch_ = std::max<std::int64_t>(
           1, static_cast<std::int64_t>(static_cast<double>(num_training_batches_) * vci.as_double()));
     }
-    if (!options_.max_epochs() && options_.max_steps() == -1 && options_.fast_dev_run() == 0) {
+    if (!options_.max_epochs() && options_.max_steps() == -1 && !options_.max_time() && options_.fast_dev_run() == 0) {
       lamin::log::warn_once("`max_epochs` was not set. Setting it to 1000 epochs. To train without an epoch limit, "
                             "set `max_epochs=-1`.");
     }

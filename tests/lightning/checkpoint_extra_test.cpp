@@ -424,7 +424,19 @@ TEST_F(LightningTest, ResolvedConfigHasTrainerModelAndData) {
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("trainer:"), std::string::npos) << text;
   EXPECT_NE(text.find("  max_epochs: 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  max_time: null\n"), std::string::npos) << text;
   EXPECT_NE(text.find("model:\n  hidden_size: 4\n"), std::string::npos) << text;
+}
+
+TEST(SaveConfig, MaxTimeIsWrittenAsLightningCliReadsIt) {
+  SimpleModel model;
+  auto config = [&](pl::TrainerOptions o) {
+    pl::Trainer trainer(o.logger(false).enable_checkpointing(false).enable_progress_bar(false));
+    return ll::SaveConfigCallback::resolve_config(trainer, model).at("trainer").at("max_time");
+  };
+  EXPECT_EQ(config(pl::TrainerOptions().max_time(std::chrono::hours(36) + std::chrono::seconds(5))), "01:12:00:05");
+  EXPECT_EQ(config(pl::TrainerOptions().max_time(std::chrono::duration<double>(1.5))), (json{{"seconds", 1.5}}));
+  EXPECT_TRUE(config(pl::TrainerOptions()).is_null());
 }
 
 }  // namespace

@@ -49,9 +49,12 @@ class IntOrFloat {
 
 /// Trainer settings, with Lightning's names and defaults.
 struct TrainerOptions {
-  /// Default: 1000 when max_steps is -1 (with a warning), unlimited otherwise.
+  /// Default: 1000 when max_steps is -1 and there is no max_time (with a warning), unlimited otherwise.
   LAMIN_ARG(std::optional<std::int64_t>, max_epochs) = std::nullopt;
   LAMIN_ARG(std::int64_t, max_steps) = -1;
+  /// Stop training after this much time (Lightning's `max_time`): adds a `Timer` checking after every step, unless
+  /// `callbacks` has one. With it and no `max_epochs` / `max_steps`, the epoch limit is lifted instead of 1000.
+  LAMIN_ARG(std::optional<std::chrono::duration<double>>, max_time) = std::nullopt;
   LAMIN_ARG(std::optional<std::int64_t>, min_epochs) = std::nullopt;
   LAMIN_ARG(std::optional<std::int64_t>, min_steps) = std::nullopt;
   LAMIN_ARG(IntOrFloat, limit_train_batches) = 1.0;
