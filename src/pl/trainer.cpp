@@ -351,6 +351,7 @@ struct Trainer::Impl {
     self.in_evaluation_ = true;
     eval_results.clear();
     if (!self.sanity_checking_) self.val_has_run_ = false;
+    m.mode_before_evaluation_ = m.is_training();
     module("on_validation_model_eval", [](LightningModule& mod) { mod.on_validation_model_eval(); });
     {
       torch::NoGradGuard no_grad;

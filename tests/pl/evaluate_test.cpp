@@ -174,3 +174,16 @@ TEST(Validate, ReturnsTheEpochMetricUnderTheConfiguredPrecisionWithoutAnEarlierF
   EXPECT_EQ(trainer.state(), TrainerFn::none);
   EXPECT_THROW(trainer.validate(m, DataLoader()), lamin::ConfigurationError);
 }
+
+TEST(Validate, GivesTheModuleBackTheModeItHad) {
+  TempDir dir;
+  auto [x, y] = regression_data(4);
+  Trainer trainer(quiet_options(dir.str()));
+  LinearModule m;
+  m.train();
+  trainer.validate(m, DataLoader::from_tensors(x, y, 2));
+  EXPECT_TRUE(m.is_training());
+  m.eval();
+  trainer.validate(m, DataLoader::from_tensors(x, y, 2));
+  EXPECT_FALSE(m.is_training());
+}

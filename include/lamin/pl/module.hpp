@@ -72,7 +72,9 @@ class LightningModule : public torch::nn::Module {
   virtual void on_validation_batch_start(const Batch& batch, std::int64_t batch_idx) { (void)batch, (void)batch_idx; }
   virtual void on_validation_batch_end(const Batch& batch, std::int64_t batch_idx) { (void)batch, (void)batch_idx; }
   virtual void on_validation_model_eval() { eval(); }
-  virtual void on_validation_model_train() { train(); }
+  /// After a validation pass; the default gives the module back the mode it had before `on_validation_model_eval`
+  /// (Lightning restores the captured mode; a module in eval mode at fit start stays so, as Lightning warns).
+  virtual void on_validation_model_train() { train(mode_before_evaluation_); }
   virtual void on_test_start() {}
   virtual void on_test_end() {}
   virtual void on_test_epoch_start() {}
@@ -157,7 +159,7 @@ class LightningModule : public torch::nn::Module {
   friend class Trainer;
   Trainer* trainer_ = nullptr;
   nlohmann::json hparams_;
-  bool mode_before_evaluation_ = true;  // is_training() before the current test pass, for on_test_model_train
+  bool mode_before_evaluation_ = true;  // is_training() before the current validation or test pass
 };
 
 }  // namespace lamin::pl
