@@ -1,10 +1,12 @@
 #include "lamin/db/instance.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 
 #include "lamin/db/rest.hpp"
 #include "lamin/error.hpp"
+#include "rank.hpp"
 #include "sqlite_registry.hpp"
 
 namespace lamin {
@@ -82,6 +84,59 @@ void Registry::set_feature_values(const Feature& feature,
   }
   tx.commit();
 }
+
+std::int64_t Registry::rank_artifacts(const QuerySpec& spec, const Feature& score, const Feature& rank,
+                                      bool descending) {
+  Transaction tx(*this);
+  const auto read = feature_values_of_artifacts({score, rank}, spec);
+  const auto order = detail::rank_order(read[0], descending);
+  const auto& ranks = read[1];
+  std::vector<std::pair<std::int64_t, nlohmann::json>> changed;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const auto value = static_cast<std::int64_t>(i);
+    const auto it = ranks.find(order[i]);
+    const bool same = it != ranks.end() && it->second.size() == 1 && it->second.front().is_number_integer() &&
+                      it->second.front().get<std::int64_t>() == value;
+    if (!same) changed.emplace_back(order[i], value);
+  }
+  set_feature_values(rank, changed);
+  tx.commit();
+  return static_cast<std::int64_t>(changed.size());
+}
+
+namespace detail {
+
+std::vector<std::int64_t> rank_order(const std::map<std::int64_t, std::vector<nlohmann::json>>& scores,
+                                     bool descending) {
+  std::vector<std::pair<std::int64_t, double>> rows;
+  rows.reserve(scores.size());
+  for (const auto& [id, values] : scores) {
+    if (const auto score = smallest_number(values)) rows.emplace_back(id, *score);
+  }
+  return rank_order(std::move(rows), descending);
+}
+
+std::optional<double> smallest_number(const std::vector<nlohmann::json>& values) {
+  std::optional<double> out;
+  for (const auto& v : values) {
+    if (v.is_number() && (!out || v.get<double>() < *out)) out = v.get<double>();
+  }
+  return out;
+}
+
+std::vector<std::int64_t> rank_order(std::vector<std::pair<std::int64_t, double>> rows, bool descending) {
+  // By score; ties in creation order (ids ascend with creation).
+  std::sort(rows.begin(), rows.end(), [&](const auto& x, const auto& y) {
+    if (x.second != y.second) return descending ? x.second > y.second : x.second < y.second;
+    return x.first < y.first;
+  });
+  std::vector<std::int64_t> out;
+  out.reserve(rows.size());
+  for (const auto& row : rows) out.push_back(row.first);
+  return out;
+}
+
+}  // namespace detail
 
 Instance connect(const std::filesystem::path& dir) {
   Instance instance = is_remote_url(dir.string()) ? connect_rest(dir.string())

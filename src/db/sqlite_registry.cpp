@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <map>
 #include <set>
 #include <tuple>
+#include <type_traits>
+#include <unordered_map>
 
 #include "core/file_io.hpp"
 #include "file_store.hpp"
@@ -19,6 +22,7 @@
 #include "lamin/db/value.hpp"
 #include "lamin/error.hpp"
 #include "lamin/log.hpp"
+#include "rank.hpp"
 #include "schema.hpp"
 
 namespace fs = std::filesystem;
@@ -216,6 +220,8 @@ std::shared_ptr<SqliteRegistry> SqliteRegistry::open(const fs::path& root_in, bo
   std::shared_ptr<SqliteRegistry> reg(new SqliteRegistry());
   reg->db_ = std::make_unique<sqlite::Database>(db_path.string(), create);
   auto& db = *reg->db_;
+  sqlite3_update_hook(db.handle(), &SqliteRegistry::on_row_change, reg.get());
+  sqlite3_rollback_hook(db.handle(), &SqliteRegistry::on_rollback, reg.get());
 
   // Refuse databases from a newer schema before touching anything.
   {
@@ -345,6 +351,14 @@ void SqliteRegistry::load_info(const fs::path& root) {
   info_.user = User{u.int64(0), u.text(1), u.text(2)};
 }
 
+SqliteRegistry::~SqliteRegistry() {
+  // Closing the connection may roll back an open transaction: no hook may reach a half-destroyed registry.
+  if (db_) {
+    sqlite3_update_hook(db_->handle(), nullptr, nullptr);
+    sqlite3_rollback_hook(db_->handle(), nullptr, nullptr);
+  }
+}
+
 // --- transactions -------------------------------------------------------------------------------------------------
 
 void SqliteRegistry::begin() {
@@ -414,6 +428,8 @@ void SqliteRegistry::rollback() noexcept {
       }
     }
   };
+  // What rank_artifacts remembers may include writes that are gone now (ROLLBACK TO has no hook).
+  invalidate_rank_caches();
   undo(stored_in_tx_, true);
   undo(delete_on_commit_, false);
   if (depth_ == 0) delete_inodes_.clear();
@@ -994,6 +1010,314 @@ void SqliteRegistry::set_feature_values(const Feature& feature,
   }
   db_->prepare("DELETE FROM temp.lamin_set_values").run();
   tx.commit();
+}
+
+// --- ranking ------------------------------------------------------------------------------------------------------
+//
+// rank_artifacts runs after every checkpoint save, over every checkpoint under a prefix: reading all scores and
+// ranks each time would cost as much as the rest of the save. So it keeps, per query, each selected artifact's
+// score and rank links (ids included, so a changed rank is one UPDATE by primary key), and learns what changed
+// since its last call from SQLite's update hook: every row this connection inserts, updates or deletes in
+// lamindb_artifact (by artifact id) or lamindb_artifactjsonvalue (by link id) is noted, and only those artifacts
+// are read again. Anything it cannot place (a changed JsonValue row, too many changes) makes it read everything, as
+// does a commit by another connection (PRAGMA data_version) or any rollback. Queries with feature or run conditions
+// depend on more tables than these two and are never cached.
+
+struct SqliteRegistry::RankCache {
+  struct Link {
+    std::int64_t id = 0;
+    std::int64_t jsonvalue_id = 0;
+    std::optional<std::int64_t> run_id;
+  };
+  struct Member {
+    std::optional<double> score;  // the smallest number among its scores
+    std::vector<Link> ranks;      // its links to values of the rank feature
+  };
+  std::string fingerprint;  // the query's SQL, parameters and features
+  bool valid = false;
+  std::int64_t data_version = 0;
+  bool everything_changed = false;
+  std::vector<std::int64_t> changed_artifacts;
+  std::vector<std::int64_t> changed_links;
+  std::unordered_map<std::int64_t, Member> members;         // artifact id -> score and rank links
+  std::unordered_map<std::int64_t, std::int64_t> link_owner;  // score and rank link id -> artifact id
+  std::unordered_map<std::int64_t, std::int64_t> rank_values;  // rank -> JsonValue id
+  std::int64_t score_id = 0, rank_id = 0;
+
+  void clear() {
+    valid = false;
+    everything_changed = false;
+    changed_artifacts.clear();
+    changed_links.clear();
+    members.clear();
+    link_owner.clear();
+    rank_values.clear();
+  }
+};
+
+namespace {
+
+constexpr std::size_t kMaxRankCaches = 4;
+constexpr std::size_t kMaxTrackedChanges = 4096;  // beyond this, reading everything again is as cheap
+
+std::int64_t data_version(sqlite::Database& db) {
+  auto s = db.prepare("PRAGMA data_version");
+  s.step();
+  return s.int64(0);
+}
+
+std::string id_list(const std::vector<std::int64_t>& ids) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+void SqliteRegistry::on_row_change(void* registry, int op, const char* db, const char* table, sqlite3_int64 rowid) {
+  auto* self = static_cast<SqliteRegistry*>(registry);
+  if (!self->track_changes_ || self->rank_caches_.empty()) return;
+  if (std::strcmp(db, "main") != 0 || std::strncmp(table, "lamindb_", 8) != 0) return;
+  const bool artifact = std::strcmp(table, "lamindb_artifact") == 0;
+  const bool link = std::strcmp(table, "lamindb_artifactjsonvalue") == 0;
+  // A new JsonValue changes no artifact's values; an edited or deleted one may be a cached rank value.
+  const bool value_row = std::strcmp(table, "lamindb_jsonvalue") == 0 && op != SQLITE_INSERT;
+  if (!artifact && !link && !value_row) return;
+  for (auto& cache : self->rank_caches_) {
+    if (!cache->valid || cache->everything_changed) continue;
+    if (value_row) {
+      cache->everything_changed = true;
+    } else {
+      (artifact ? cache->changed_artifacts : cache->changed_links).push_back(rowid);
+      if (cache->changed_artifacts.size() + cache->changed_links.size() > kMaxTrackedChanges) {
+        cache->everything_changed = true;
+      }
+    }
+  }
+}
+
+void SqliteRegistry::on_rollback(void* registry) { static_cast<SqliteRegistry*>(registry)->invalidate_rank_caches(); }
+
+void SqliteRegistry::invalidate_rank_caches() noexcept {
+  for (auto& cache : rank_caches_) cache->clear();
+}
+
+SqliteRegistry::RankCache& SqliteRegistry::rank_cache(const std::string& fingerprint) {
+  for (auto it = rank_caches_.begin(); it != rank_caches_.end(); ++it) {
+    if ((*it)->fingerprint == fingerprint) {
+      std::rotate(rank_caches_.begin(), it, it + 1);
+      return *rank_caches_.front();
+    }
+  }
+  if (rank_caches_.size() == kMaxRankCaches) rank_caches_.pop_back();
+  auto cache = std::make_unique<RankCache>();
+  cache->fingerprint = fingerprint;
+  rank_caches_.insert(rank_caches_.begin(), std::move(cache));
+  return *rank_caches_.front();
+}
+
+// Reads the members of the cached query, all of them or those among `only`, with their score and rank links.
+void SqliteRegistry::reload_rank_cache(RankCache& cache, const std::string& where,
+                                       const std::vector<sqlite::Param>& params,
+                                       const std::vector<std::int64_t>* only) {
+  if (!only) {
+    cache.members.clear();
+    cache.link_owner.clear();
+  } else {
+    for (const std::int64_t id : *only) {
+      const auto it = cache.members.find(id);
+      if (it == cache.members.end()) continue;
+      for (const auto& l : it->second.ranks) cache.link_owner.erase(l.id);
+      cache.members.erase(it);
+    }
+    for (auto it = cache.link_owner.begin(); it != cache.link_owner.end();) {
+      it = cache.members.count(it->second) ? std::next(it) : cache.link_owner.erase(it);
+    }
+  }
+  const std::string restrict = only ? " AND a.id IN (SELECT value FROM json_each(?))" : "";
+  std::vector<sqlite::Param> member_params = params;
+  if (only) member_params.emplace_back(id_list(*only));
+  {
+    auto s = db_->prepare("SELECT a.id FROM lamindb_artifact a WHERE " + where + restrict);
+    s.bind_all(member_params);
+    while (s.step()) cache.members.emplace(s.int64(0), RankCache::Member{});
+  }
+  std::vector<sqlite::Param> link_params{cache.score_id, cache.rank_id};
+  link_params.insert(link_params.end(), member_params.begin(), member_params.end());
+  auto s = db_->prepare(
+      "SELECT l.artifact_id, l.id, l.jsonvalue_id, l.run_id, v.feature_id, v.value FROM lamindb_artifact a CROSS JOIN "
+      "lamindb_artifactjsonvalue l ON l.artifact_id = a.id CROSS JOIN lamindb_jsonvalue v ON v.id = l.jsonvalue_id "
+      "WHERE v.feature_id IN (?, ?) AND " + where + restrict + " ORDER BY l.id");
+  s.bind_all(link_params);
+  while (s.step()) {
+    auto member = cache.members.find(s.int64(0));
+    if (member == cache.members.end()) continue;
+    const std::int64_t link_id = s.int64(1);
+    cache.link_owner[link_id] = member->first;
+    const std::int64_t feature_id = s.int64(4);
+    if (feature_id == cache.score_id) {
+      const json value = parse_json_value(s.text(5));
+      if (value.is_number()) {
+        auto& score = member->second.score;
+        if (!score || value.get<double>() < *score) score = value.get<double>();
+      }
+    }
+    if (feature_id == cache.rank_id) {
+      member->second.ranks.push_back({link_id, s.int64(2), s.opt_int64(3)});
+    }
+  }
+}
+
+std::int64_t SqliteRegistry::rank_artifacts(const QuerySpec& spec, const Feature& score, const Feature& rank,
+                                            bool descending) {
+  if (!spec.features.empty() || !spec.run_in.empty()) return Registry::rank_artifacts(spec, score, rank, descending);
+  validate_feature_value(rank, json(0));
+  Tx tx(*this);
+  std::vector<sqlite::Param> params;
+  const std::string where = build_where(HostKind::artifact, spec, params);
+  std::string fingerprint = where + '\n' + std::to_string(score.id) + '\n' + std::to_string(rank.id);
+  for (const auto& p : params) {
+    fingerprint += '\n' + std::visit(
+                              [](const auto& v) -> std::string {
+                                using T = std::decay_t<decltype(v)>;
+                                if constexpr (std::is_same_v<T, std::nullptr_t>) return "null";
+                                else if constexpr (std::is_same_v<T, std::string>) return std::to_string(v.size()) + ':' + v;
+                                else return std::to_string(v);
+                              },
+                              p);
+  }
+  RankCache& cache = rank_cache(fingerprint);
+  std::int64_t written = 0;
+  try {
+    // 1. Bring the cache up to date: everything, or only the artifacts written since the last call.
+    const std::int64_t version = data_version(*db_);
+    if (!cache.valid || cache.everything_changed || cache.data_version != version) {
+      cache.clear();
+      cache.score_id = score.id;
+      cache.rank_id = rank.id;
+      reload_rank_cache(cache, where, params, nullptr);
+    } else if (!cache.changed_artifacts.empty() || !cache.changed_links.empty()) {
+      std::set<std::int64_t> ids(cache.changed_artifacts.begin(), cache.changed_artifacts.end());
+      std::vector<std::int64_t> unknown_links;
+      for (const std::int64_t link : cache.changed_links) {
+        const auto owner = cache.link_owner.find(link);
+        if (owner != cache.link_owner.end()) {
+          ids.insert(owner->second);
+        } else {
+          unknown_links.push_back(link);  // a new link, or one of an artifact that was not ranked
+        }
+      }
+      if (!unknown_links.empty()) {
+        auto s = db_->prepare(
+            "SELECT artifact_id FROM lamindb_artifactjsonvalue WHERE id IN (SELECT value FROM json_each(?))");
+        s.bind(1, id_list(unknown_links));
+        while (s.step()) ids.insert(s.int64(0));
+      }
+      const std::vector<std::int64_t> only(ids.begin(), ids.end());
+      reload_rank_cache(cache, where, params, &only);
+    }
+    cache.changed_artifacts.clear();
+    cache.changed_links.clear();
+    cache.everything_changed = false;
+    cache.data_version = version;
+    cache.valid = true;
+
+    // 2. The order, and the JsonValue of every rank it needs.
+    std::vector<std::pair<std::int64_t, double>> rows;
+    rows.reserve(cache.members.size());
+    for (const auto& [id, member] : cache.members) {
+      if (member.score) rows.emplace_back(id, *member.score);
+    }
+    const std::vector<std::int64_t> order = rank_order(std::move(rows), descending);
+    const auto run_id = current_run_id(this);
+    {
+      std::map<std::string, std::int64_t> missing;  // hash -> rank
+      for (std::size_t i = 0; i < order.size(); ++i) {
+        const auto r = static_cast<std::int64_t>(i);
+        if (!cache.rank_values.count(r)) missing.emplace(json_value_hash(json(r)), r);
+      }
+      if (!missing.empty()) {
+        json hashes = json::array();
+        for (const auto& [hash, r] : missing) hashes.push_back(hash);
+        auto find = db_->prepare(
+            "SELECT v.hash, v.id FROM json_each(?) j CROSS JOIN lamindb_jsonvalue v ON v.feature_id = ? AND v.hash = "
+            "j.value");
+        find.bind(1, hashes.dump()).bind(2, rank.id);
+        while (find.step()) {
+          const auto it = missing.find(find.text(0));
+          if (it == missing.end()) continue;
+          cache.rank_values[it->second] = find.int64(1);
+          missing.erase(it);
+        }
+        for (const auto& [hash, r] : missing) cache.rank_values[r] = json_value_id(rank, json(r), run_id);
+      }
+    }
+
+    // 3. Changed ranks: an artifact with one rank link has that link re-pointed (and moved to the current run, as
+    // removing and adding the value would), all of them in one statement by link id; others (no rank yet, or
+    // several) go through set_feature_values, and the hook notes them for the next call.
+    std::vector<std::pair<std::int64_t, json>> others;
+    {
+      std::string same_run = "[", new_run = "[";
+      std::size_t same_count = 0, new_count = 0;
+      std::vector<RankCache::Link*> moved;
+      for (std::size_t i = 0; i < order.size(); ++i) {
+        const auto r = static_cast<std::int64_t>(i);
+        const std::int64_t target = cache.rank_values.at(r);
+        auto& links = cache.members.at(order[i]).ranks;
+        if (links.size() != 1) {
+          others.emplace_back(order[i], r);
+          continue;
+        }
+        RankCache::Link& link = links.front();
+        if (link.jsonvalue_id == target) continue;
+        const bool same = link.run_id == run_id;
+        std::string& list = same ? same_run : new_run;
+        list += ((same ? same_count++ : new_count++) ? ",[" : "[") + std::to_string(link.id) + ',' +
+                std::to_string(target) + ']';
+        link.jsonvalue_id = target;
+        link.run_id = run_id;
+        moved.push_back(&link);
+      }
+      same_run += ']';
+      new_run += ']';
+      struct Resume {
+        bool& flag;
+        ~Resume() { flag = true; }
+      } resume{track_changes_};
+      track_changes_ = false;
+      std::int64_t changed = 0;
+      if (same_count) {
+        db_->prepare("UPDATE lamindb_artifactjsonvalue AS l SET jsonvalue_id = j.value ->> 1 FROM json_each(?) j "
+                     "WHERE l.id = j.value ->> 0")
+            .bind(1, same_run)
+            .run();
+        changed += db_->changes();
+      }
+      if (new_count) {
+        db_->prepare("UPDATE lamindb_artifactjsonvalue AS l SET jsonvalue_id = j.value ->> 1, run_id = ? FROM "
+                     "json_each(?) j WHERE l.id = j.value ->> 0")
+            .bind(1, run_id)
+            .bind(2, new_run)
+            .run();
+        changed += db_->changes();
+      }
+      if (changed != static_cast<std::int64_t>(moved.size())) {
+        throw IntegrityError("rank_artifacts: " + std::to_string(moved.size() - changed) +
+                             " rank links changed underneath the registry");
+      }
+      written += changed;
+    }
+    if (!others.empty()) {
+      set_feature_values(rank, others);
+      written += static_cast<std::int64_t>(others.size());
+    }
+    tx.commit();
+  } catch (...) {
+    cache.clear();
+    throw;
+  }
+  return written;
 }
 
 void SqliteRegistry::add_values(const Artifact& artifact, const FeatureValues& values) {

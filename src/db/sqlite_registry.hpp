@@ -16,6 +16,7 @@ namespace lamin::detail {
 class SqliteRegistry : public Registry {
  public:
   /// Opens an existing instance (create=false) or creates one.
+  ~SqliteRegistry() override;
   static std::shared_ptr<SqliteRegistry> open(const std::filesystem::path& root, bool create,
                                               const std::string& storage_uid = "",
                                               const std::string& instance_uid = "");
@@ -69,6 +70,8 @@ class SqliteRegistry : public Registry {
       const std::vector<Feature>& features, const QuerySpec& spec) override;
   void set_feature_values(const Feature& feature,
                           const std::vector<std::pair<std::int64_t, nlohmann::json>>& values) override;
+  std::int64_t rank_artifacts(const QuerySpec& spec, const Feature& score, const Feature& rank,
+                              bool descending) override;
 
   /// Test seam: called between the steps of create_artifact ("inserted", "stored") so that a test can kill the
   /// process or fail at a precise point.
@@ -103,12 +106,23 @@ class SqliteRegistry : public Registry {
   std::string feature_condition_sql(HostKind kind, const FeatureCondition& c, std::vector<sqlite::Param>& params,
                                     bool correlated);
 
+  // rank_artifacts' memory of the queries it ranked, and the connection's writes since (see rank_artifacts).
+  struct RankCache;
+  RankCache& rank_cache(const std::string& fingerprint);
+  void reload_rank_cache(RankCache& cache, const std::string& where, const std::vector<sqlite::Param>& params,
+                         const std::vector<std::int64_t>* only);
+  void invalidate_rank_caches() noexcept;
+  static void on_row_change(void* registry, int op, const char* db, const char* table, sqlite3_int64 rowid);
+  static void on_rollback(void* registry);
+
   InstanceInfo info_;
   std::unique_ptr<sqlite::Database> db_;
   int depth_ = 0;
   std::vector<std::pair<int, std::filesystem::path>> stored_in_tx_;   // removed if the transaction rolls back
   std::vector<std::pair<int, std::filesystem::path>> delete_on_commit_;  // removed once the deletion commits
   std::map<std::string, std::uint64_t> delete_inodes_;                   // inode of each file to delete
+  std::vector<std::unique_ptr<RankCache>> rank_caches_;                  // most recently used first
+  bool track_changes_ = true;  // off while rank_artifacts writes what its cache already holds
 };
 
 }  // namespace lamin::detail

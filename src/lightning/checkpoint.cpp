@@ -523,41 +523,9 @@ void Checkpoint::update_model_ranks(const std::string& prefix, const std::string
   const lamin::Feature* rank_f = annotator_->auto_feature("model_rank");
   if (!score_f || !rank_f) return;
   lamin::Instance inst = instance();
-  lamin::Transaction tx(inst);
-  const auto under_prefix = inst->artifacts().key_startswith(prefix + "/").all_branches();
-  const auto read = inst->feature_values_of_artifacts({*score_f, *rank_f}, under_prefix.spec());
-  const auto& scores = read[0];
-  const auto& ranks = read[1];
-
-  struct Row {
-    std::int64_t id;
-    double score;
-  };
-  std::vector<Row> rows;
-  rows.reserve(scores.size());
-  for (const auto& [id, values] : scores) {
-    // Several scores (not written by Checkpoint): the smallest number.
-    std::optional<double> score;
-    for (const auto& v : values) {
-      if (v.is_number() && (!score || v.get<double>() < *score)) score = v.get<double>();
-    }
-    if (score) rows.push_back({id, *score});
-  }
-  const bool descending = mode == "max";
-  // By score, ties in creation order (ids ascend with creation).
-  std::stable_sort(rows.begin(), rows.end(), [&](const Row& x, const Row& y) {
-    return descending ? x.score > y.score : x.score < y.score;
-  });
-  std::vector<std::pair<std::int64_t, json>> changed;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const auto rank = static_cast<std::int64_t>(i);
-    auto it = ranks.find(rows[i].id);
-    const bool same = it != ranks.end() && it->second.size() == 1 && it->second.front().is_number_integer() &&
-                      it->second.front().get<std::int64_t>() == rank;
-    if (!same) changed.emplace_back(rows[i].id, rank);
-  }
-  inst->set_feature_values(*rank_f, changed);
-  tx.commit();
+  // Every checkpoint under the prefix, by score (smallest number when several), ties in creation order.
+  inst->rank_artifacts(inst->artifacts().key_startswith(prefix + "/").all_branches().spec(), *score_f, *rank_f,
+                       mode == "max");
 }
 
 void Checkpoint::_save_checkpoint(pl::Trainer& trainer, const std::string& filepath) {

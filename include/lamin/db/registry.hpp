@@ -129,6 +129,17 @@ class Registry : public std::enable_shared_from_this<Registry> {
   /// writes all in one transaction; the cost grows with the number of artifacts, not with statements per artifact.
   virtual void set_feature_values(const Feature& feature,
                                   const std::vector<std::pair<std::int64_t, nlohmann::json>>& values);
+  /// Ranks the artifacts `spec` selects (its filters) by their value of `score` and sets their value of `rank` to 0,
+  /// 1, 2, ... in that order: ascending, or descending when `descending`; ties in creation order (by id). An
+  /// artifact with several scores ranks by the smallest number; one without a number is not ranked (its `rank`
+  /// values stay as they are). Only ranks that change are written, as set_feature_values writes them, in one
+  /// transaction. Returns how many artifacts got a new rank.
+  ///
+  /// This is how ll::Checkpoint keeps `model_rank` right after every save. The SQLite backend remembers what it read
+  /// and wrote for the query and, on the next call, re-reads only the artifacts that changed since (it sees every
+  /// write on its connection; a commit from another connection or a rollback makes it read everything again).
+  virtual std::int64_t rank_artifacts(const QuerySpec& spec, const Feature& score, const Feature& rank,
+                                      bool descending);
 };
 
 }  // namespace lamin

@@ -198,8 +198,9 @@ class Checkpoint : public ArtifactPublishingModelCheckpoint {
   lamin::Artifact save_hparams_artifact(pl::Trainer& trainer, const std::string& filepath) override;
 
   /// Re-ranks every artifact under `prefix + "/"` that has a `score` (the `lamindb.lightning` feature): `model_rank`
-  /// 0..n-1 by score, ascending for "min", descending for "max", ties in record order. Two reads, and writes only for
-  /// ranks that change. A no-op when the `score` or `model_rank` feature does not exist.
+  /// 0..n-1 by score, ascending for "min", descending for "max", ties in record order, through
+  /// Registry::rank_artifacts (only ranks that change are written). A no-op when the `score` or `model_rank` feature
+  /// does not exist.
   void update_model_ranks(const std::string& prefix, const std::string& mode);
 
   // ---- trainer hooks ---------------------------------------------------------------------------------------------
