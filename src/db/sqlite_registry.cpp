@@ -899,6 +899,24 @@ void SqliteRegistry::add_values_impl(HostKind kind, std::int64_t host_id, const 
   tx.commit();
 }
 
+std::map<std::string, std::int64_t> SqliteRegistry::json_value_ids(const Feature& f,
+                                                                   const std::map<std::string, json>& by_hash,
+                                                                   std::optional<std::int64_t> run_id) {
+  std::map<std::string, std::int64_t> ids;
+  if (by_hash.empty()) return ids;
+  json hashes = json::array();
+  for (const auto& [hash, value] : by_hash) hashes.push_back(hash);
+  auto find = db_->prepare(
+      "SELECT v.hash, v.id FROM json_each(?) j CROSS JOIN lamindb_jsonvalue v ON v.feature_id = ? AND v.hash = "
+      "j.value");
+  find.bind(1, hashes.dump()).bind(2, f.id);
+  while (find.step()) ids.emplace(find.text(0), find.int64(1));
+  for (const auto& [hash, value] : by_hash) {
+    if (!ids.count(hash)) ids.emplace(hash, json_value_id(f, value, run_id));
+  }
+  return ids;
+}
+
 std::int64_t SqliteRegistry::json_value_id(const Feature& f, const json& value, std::optional<std::int64_t> run_id) {
   const std::string hash = json_value_hash(value);
   auto sel = db_->prepare("SELECT id FROM lamindb_jsonvalue WHERE feature_id = ? AND hash = ?");
@@ -951,35 +969,20 @@ void SqliteRegistry::set_feature_values(const Feature& feature,
   if (values.empty()) return;
   const auto run_id = current_run_id(this);
   Tx tx(*this);
-  // 1. The JsonValue id of each distinct value: existing ones in one lookup, missing ones inserted.
-  std::map<std::string, std::pair<json, std::int64_t>> by_hash;  // hash -> (value, id)
-  std::map<std::int64_t, const std::string*> target_hash;        // artifact id -> hash of its value (the last listed)
+  // 1. The JsonValue id of each distinct value.
+  std::map<std::string, json> by_hash;                     // hash -> value
+  std::map<std::int64_t, const std::string*> target_hash;  // artifact id -> hash of its value (the last listed)
   for (const auto& [artifact_id, value] : values) {
-    const auto it = by_hash.emplace(json_value_hash(value), std::make_pair(value, 0)).first;
-    target_hash[artifact_id] = &it->first;
+    target_hash[artifact_id] = &by_hash.emplace(json_value_hash(value), value).first->first;
   }
-  {
-    json hashes = json::array();
-    for (const auto& [hash, entry] : by_hash) hashes.push_back(hash);
-    auto find = db_->prepare(
-        "SELECT v.hash, v.id FROM json_each(?) j CROSS JOIN lamindb_jsonvalue v ON v.feature_id = ? AND v.hash = "
-        "j.value");
-    find.bind(1, hashes.dump()).bind(2, feature.id);
-    while (find.step()) {
-      auto it = by_hash.find(find.text(0));
-      if (it != by_hash.end()) it->second.second = find.int64(1);
-    }
-  }
-  for (auto& [hash, entry] : by_hash) {
-    if (entry.second == 0) entry.second = json_value_id(feature, entry.first, run_id);
-  }
+  const std::map<std::string, std::int64_t> value_ids = json_value_ids(feature, by_hash, run_id);
 
   // 2. The target of every artifact into a temporary table (the last listed value wins).
   db_->prepare("DELETE FROM temp.lamin_set_values").run();
   {
     auto fill = db_->prepare("INSERT INTO temp.lamin_set_values (artifact_id, jsonvalue_id) VALUES (?, ?)");
     for (const auto& [artifact_id, hash] : target_hash) {
-      fill.bind(1, artifact_id).bind(2, by_hash.at(*hash).second);
+      fill.bind(1, artifact_id).bind(2, value_ids.at(*hash));
       fill.run();
       fill.reset();
     }
@@ -1231,25 +1234,13 @@ std::int64_t SqliteRegistry::rank_artifacts(const QuerySpec& spec, const Feature
     const std::vector<std::int64_t> order = rank_order(std::move(rows), descending);
     const auto run_id = current_run_id(this);
     {
-      std::map<std::string, std::int64_t> missing;  // hash -> rank
+      std::map<std::string, json> missing;  // hash -> rank
       for (std::size_t i = 0; i < order.size(); ++i) {
-        const auto r = static_cast<std::int64_t>(i);
-        if (!cache.rank_values.count(r)) missing.emplace(json_value_hash(json(r)), r);
+        const json r = static_cast<std::int64_t>(i);
+        if (!cache.rank_values.count(r.get<std::int64_t>())) missing.emplace(json_value_hash(r), r);
       }
-      if (!missing.empty()) {
-        json hashes = json::array();
-        for (const auto& [hash, r] : missing) hashes.push_back(hash);
-        auto find = db_->prepare(
-            "SELECT v.hash, v.id FROM json_each(?) j CROSS JOIN lamindb_jsonvalue v ON v.feature_id = ? AND v.hash = "
-            "j.value");
-        find.bind(1, hashes.dump()).bind(2, rank.id);
-        while (find.step()) {
-          const auto it = missing.find(find.text(0));
-          if (it == missing.end()) continue;
-          cache.rank_values[it->second] = find.int64(1);
-          missing.erase(it);
-        }
-        for (const auto& [hash, r] : missing) cache.rank_values[r] = json_value_id(rank, json(r), run_id);
+      for (const auto& [hash, id] : json_value_ids(rank, missing, run_id)) {
+        cache.rank_values[missing.at(hash).get<std::int64_t>()] = id;
       }
     }
 

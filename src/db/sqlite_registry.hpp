@@ -93,6 +93,11 @@ class SqliteRegistry : public Registry {
   void add_values_impl(HostKind kind, std::int64_t host_id, const FeatureValues& values);
   /// The id of the JsonValue row for (feature, value), inserted if absent (inside the caller's transaction).
   std::int64_t json_value_id(const Feature& feature, const nlohmann::json& value, std::optional<std::int64_t> run_id);
+  /// The ids of many values of one feature (hash -> value in, hash -> id out): existing ones in one lookup, missing
+  /// ones inserted.
+  std::map<std::string, std::int64_t> json_value_ids(const Feature& feature,
+                                                     const std::map<std::string, nlohmann::json>& by_hash,
+                                                     std::optional<std::int64_t> run_id);
   std::int64_t remove_values_impl(HostKind kind, std::int64_t host_id, const FeatureRef& feature,
                                   const std::optional<nlohmann::json>& value);
   std::vector<std::tuple<std::string, std::string, nlohmann::json, std::int64_t>> values_rows(

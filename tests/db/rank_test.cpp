@@ -101,7 +101,7 @@ TEST_F(RankTest, RanksByScoreWithTiesInCreationOrder) {
   EXPECT_TRUE(inst->feature_values_of_artifacts(text, under("p/")).empty());
 }
 
-TEST_F(RankTest, TheGenericFormGivesTheSameRanksAndLinks) {
+TEST_F(RankTest, TheGenericFormGivesTheSameRanks) {
   // The same writes on two instances; one ranked by the SQLite backend, one by the generic form.
   TempDir other_dir;
   Instance other = lamin::init(other_dir / "inst");
