@@ -1069,6 +1069,22 @@ std::int64_t data_version(sqlite::Database& db) {
   return s.int64(0);
 }
 
+// A bound parameter as text that no other parameter gives (strings carry their length).
+std::string param_key(const sqlite::Param& p) {
+  return std::visit(
+      [](const auto& v) -> std::string {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::nullptr_t>) {
+          return "null";
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          return std::to_string(v.size()) + ':' + v;
+        } else {
+          return std::to_string(v);
+        }
+      },
+      p);
+}
+
 std::string id_list(const std::vector<std::int64_t>& ids) {
   std::string out = "[";
   for (std::size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
@@ -1179,16 +1195,7 @@ std::int64_t SqliteRegistry::rank_artifacts(const QuerySpec& spec, const Feature
   std::vector<sqlite::Param> params;
   const std::string where = build_where(HostKind::artifact, spec, params);
   std::string fingerprint = where + '\n' + std::to_string(score.id) + '\n' + std::to_string(rank.id);
-  for (const auto& p : params) {
-    fingerprint += '\n' + std::visit(
-                              [](const auto& v) -> std::string {
-                                using T = std::decay_t<decltype(v)>;
-                                if constexpr (std::is_same_v<T, std::nullptr_t>) return "null";
-                                else if constexpr (std::is_same_v<T, std::string>) return std::to_string(v.size()) + ':' + v;
-                                else return std::to_string(v);
-                              },
-                              p);
-  }
+  for (const auto& p : params) fingerprint += '\n' + param_key(p);
   RankCache& cache = rank_cache(fingerprint);
   std::int64_t written = 0;
   try {

@@ -213,13 +213,12 @@ TEST_F(RankTest, SeesEveryChangeSinceItsLastCall) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir / "inst/.lamindb/lamin.db").c_str(), &db), SQLITE_OK);
     sqlite3_stmt* s = nullptr;
-    // Swap the ranks of the two best by re-pointing their links to each other's value.
-    ASSERT_EQ(sqlite3_prepare_v2(db,
-                                 "UPDATE lamindb_artifactjsonvalue SET jsonvalue_id = (SELECT id FROM lamindb_jsonvalue "
-                                 "WHERE feature_id = ?1 AND value = '5') WHERE artifact_id = ?2 AND jsonvalue_id IN "
-                                 "(SELECT id FROM lamindb_jsonvalue WHERE feature_id = ?1)",
-                                 -1, &s, nullptr),
-              SQLITE_OK);
+    // Give the best artifact rank 5, behind the registry's back.
+    const char* sql =
+        "UPDATE lamindb_artifactjsonvalue SET jsonvalue_id = (SELECT id FROM lamindb_jsonvalue WHERE feature_id = ?1 "
+        "AND value = '5') WHERE artifact_id = ?2 AND jsonvalue_id IN (SELECT id FROM lamindb_jsonvalue WHERE "
+        "feature_id = ?1)";
+    ASSERT_EQ(sqlite3_prepare_v2(db, sql, -1, &s, nullptr), SQLITE_OK);
     sqlite3_bind_int64(s, 1, rank.id);
     sqlite3_bind_int64(s, 2, a[1].id);
     EXPECT_EQ(sqlite3_step(s), SQLITE_DONE);

@@ -143,7 +143,8 @@ int main(int argc, char** argv) {
       tx.commit();
       rank_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       if (written < n) {
-        std::fprintf(stderr, "rank_artifacts wrote %lld ranks, expected at least %d\n", static_cast<long long>(written), n);
+        std::fprintf(stderr, "rank_artifacts wrote %lld ranks, expected at least %d\n",
+                     static_cast<long long>(written), n);
         return 1;
       }
     }
