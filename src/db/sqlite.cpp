@@ -1,5 +1,7 @@
 #include "sqlite.hpp"
 
+#include <new>
+
 #include "lamin/error.hpp"
 
 namespace lamin::sqlite {
@@ -33,6 +35,112 @@ void throw_error(sqlite3* db, int rc, const std::string& context) {
   }
 }
 
+// --- lamin_ints(?): IntRows as a table -----------------------------------------------------------------------------
+
+namespace {
+
+constexpr const char* kIntRowsTag = "lamin_ints";
+
+struct IntRowsCursor {
+  sqlite3_vtab_cursor base{};  // first: SQLite passes a pointer to it
+  const IntRows* rows = nullptr;
+  std::size_t row = 0;
+};
+
+int int_rows_connect(sqlite3* db, void*, int, const char* const*, sqlite3_vtab** out, char**) {
+  const int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(a INTEGER, b INTEGER, rows HIDDEN)");
+  if (rc != SQLITE_OK) return rc;
+  auto* table = static_cast<sqlite3_vtab*>(sqlite3_malloc(sizeof(sqlite3_vtab)));
+  if (!table) return SQLITE_NOMEM;
+  *table = sqlite3_vtab{};
+  *out = table;
+  return SQLITE_OK;
+}
+
+int int_rows_disconnect(sqlite3_vtab* table) {
+  sqlite3_free(table);
+  return SQLITE_OK;
+}
+
+// Usable only with its argument: lamin_ints(?) is a function, never a scan of nothing.
+int int_rows_best_index(sqlite3_vtab*, sqlite3_index_info* info) {
+  for (int i = 0; i < info->nConstraint; ++i) {
+    const auto& c = info->aConstraint[i];
+    if (c.iColumn != 2 || c.op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
+    if (!c.usable) return SQLITE_CONSTRAINT;
+    info->aConstraintUsage[i].argvIndex = 1;
+    info->aConstraintUsage[i].omit = 1;
+    info->estimatedCost = 10;
+    info->estimatedRows = 100;
+    return SQLITE_OK;
+  }
+  return SQLITE_CONSTRAINT;
+}
+
+int int_rows_open(sqlite3_vtab*, sqlite3_vtab_cursor** out) {
+  auto* cursor = new (std::nothrow) IntRowsCursor();
+  if (!cursor) return SQLITE_NOMEM;
+  *out = &cursor->base;
+  return SQLITE_OK;
+}
+
+int int_rows_close(sqlite3_vtab_cursor* cursor) {
+  delete reinterpret_cast<IntRowsCursor*>(cursor);
+  return SQLITE_OK;
+}
+
+int int_rows_filter(sqlite3_vtab_cursor* base, int, const char*, int argc, sqlite3_value** argv) {
+  auto* cursor = reinterpret_cast<IntRowsCursor*>(base);
+  // Anything but a pointer bound with the tag (a number, text, NULL) reads as no rows.
+  cursor->rows = argc > 0 ? static_cast<const IntRows*>(sqlite3_value_pointer(argv[0], kIntRowsTag)) : nullptr;
+  cursor->row = 0;
+  return SQLITE_OK;
+}
+
+int int_rows_next(sqlite3_vtab_cursor* base) {
+  ++reinterpret_cast<IntRowsCursor*>(base)->row;
+  return SQLITE_OK;
+}
+
+int int_rows_eof(sqlite3_vtab_cursor* base) {
+  const auto* cursor = reinterpret_cast<IntRowsCursor*>(base);
+  return !cursor->rows || cursor->row >= cursor->rows->size();
+}
+
+int int_rows_column(sqlite3_vtab_cursor* base, sqlite3_context* ctx, int col) {
+  const auto* cursor = reinterpret_cast<IntRowsCursor*>(base);
+  if (col < cursor->rows->width()) {
+    sqlite3_result_int64(ctx, cursor->rows->at(cursor->row, col));
+  } else {
+    sqlite3_result_null(ctx);
+  }
+  return SQLITE_OK;
+}
+
+int int_rows_rowid(sqlite3_vtab_cursor* base, sqlite3_int64* rowid) {
+  *rowid = static_cast<sqlite3_int64>(reinterpret_cast<IntRowsCursor*>(base)->row);
+  return SQLITE_OK;
+}
+
+sqlite3_module int_rows_module() {
+  sqlite3_module m{};
+  m.xConnect = int_rows_connect;  // no xCreate: eponymous only, usable as lamin_ints(?) without CREATE
+  m.xBestIndex = int_rows_best_index;
+  m.xDisconnect = int_rows_disconnect;
+  m.xOpen = int_rows_open;
+  m.xClose = int_rows_close;
+  m.xFilter = int_rows_filter;
+  m.xNext = int_rows_next;
+  m.xEof = int_rows_eof;
+  m.xColumn = int_rows_column;
+  m.xRowid = int_rows_rowid;
+  return m;
+}
+
+const sqlite3_module kIntRowsModule = int_rows_module();
+
+}  // namespace
+
 Database::Database(const std::string& path, bool create) : path_(path) {
   const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
   const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
@@ -44,6 +152,13 @@ Database::Database(const std::string& path, bool create) : path_(path) {
   }
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, 60000);
+  const int module_rc = sqlite3_create_module(db_, kIntRowsTag, &kIntRowsModule, nullptr);
+  if (module_rc != SQLITE_OK) {
+    const std::string msg = "cannot register lamin_ints on '" + path + "': " + sqlite3_errmsg(db_);
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw Error(msg);
+  }
 }
 
 Database::~Database() {
@@ -156,6 +271,12 @@ Statement& Statement::bind(int index, const std::optional<std::string>& v) {
 }
 Statement& Statement::bind(int index, const std::optional<std::int64_t>& v) {
   return v ? bind(index, Param(*v)) : bind(index, Param(nullptr));
+}
+
+Statement& Statement::bind(int index, const IntRows& rows) {
+  const int rc = sqlite3_bind_pointer(stmt_, index, const_cast<IntRows*>(&rows), kIntRowsTag, nullptr);
+  if (rc != SQLITE_OK) throw_error(db_->handle(), rc, "cannot bind parameter");
+  return *this;
 }
 
 bool Statement::step() {

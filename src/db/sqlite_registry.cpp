@@ -1035,6 +1035,7 @@ struct SqliteRegistry::RankCache {
   struct Member {
     std::optional<double> score;  // the smallest number among its scores
     std::vector<Link> ranks;      // its links to values of the rank feature
+    std::vector<std::int64_t> links;  // the ids of its score and rank links (its keys in link_owner)
   };
   std::string fingerprint;  // the query's SQL, parameters and features
   bool valid = false;
@@ -1083,12 +1084,6 @@ std::string param_key(const sqlite::Param& p) {
         }
       },
       p);
-}
-
-std::string id_list(const std::vector<std::int64_t>& ids) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
-  return out + "]";
 }
 
 }  // namespace
@@ -1146,33 +1141,35 @@ void SqliteRegistry::reload_rank_cache(RankCache& cache, const std::string& wher
     for (const std::int64_t id : *only) {
       const auto it = cache.members.find(id);
       if (it == cache.members.end()) continue;
-      for (const auto& l : it->second.ranks) cache.link_owner.erase(l.id);
+      for (const std::int64_t link : it->second.links) cache.link_owner.erase(link);
       cache.members.erase(it);
     }
-    for (auto it = cache.link_owner.begin(); it != cache.link_owner.end();) {
-      it = cache.members.count(it->second) ? std::next(it) : cache.link_owner.erase(it);
-    }
   }
-  const std::string restrict = only ? " AND a.id IN (SELECT value FROM json_each(?))" : "";
-  std::vector<sqlite::Param> member_params = params;
-  if (only) member_params.emplace_back(id_list(*only));
+  const std::string restrict = only ? " AND a.id IN (SELECT a FROM lamin_ints(?))" : "";
+  sqlite::IntRows only_rows;
+  if (only) {
+    for (const std::int64_t id : *only) only_rows.add(id);
+  }
   {
     auto s = db_->prepare("SELECT a.id FROM lamindb_artifact a WHERE " + where + restrict);
-    s.bind_all(member_params);
+    s.bind_all(params);
+    if (only) s.bind(static_cast<int>(params.size()) + 1, only_rows);
     while (s.step()) cache.members.emplace(s.int64(0), RankCache::Member{});
   }
   std::vector<sqlite::Param> link_params{cache.score_id, cache.rank_id};
-  link_params.insert(link_params.end(), member_params.begin(), member_params.end());
+  link_params.insert(link_params.end(), params.begin(), params.end());
   auto s = db_->prepare(
       "SELECT l.artifact_id, l.id, l.jsonvalue_id, l.run_id, v.feature_id, v.value FROM lamindb_artifact a CROSS JOIN "
       "lamindb_artifactjsonvalue l ON l.artifact_id = a.id CROSS JOIN lamindb_jsonvalue v ON v.id = l.jsonvalue_id "
       "WHERE v.feature_id IN (?, ?) AND " + where + restrict + " ORDER BY l.id");
   s.bind_all(link_params);
+  if (only) s.bind(static_cast<int>(link_params.size()) + 1, only_rows);
   while (s.step()) {
     auto member = cache.members.find(s.int64(0));
     if (member == cache.members.end()) continue;
     const std::int64_t link_id = s.int64(1);
     cache.link_owner[link_id] = member->first;
+    member->second.links.push_back(link_id);
     const std::int64_t feature_id = s.int64(4);
     if (feature_id == cache.score_id) {
       const json value = parse_json_value(s.text(5));
@@ -1218,9 +1215,10 @@ std::int64_t SqliteRegistry::rank_artifacts(const QuerySpec& spec, const Feature
         }
       }
       if (!unknown_links.empty()) {
-        auto s = db_->prepare(
-            "SELECT artifact_id FROM lamindb_artifactjsonvalue WHERE id IN (SELECT value FROM json_each(?))");
-        s.bind(1, id_list(unknown_links));
+        sqlite::IntRows rows;
+        for (const std::int64_t link : unknown_links) rows.add(link);
+        auto s = db_->prepare("SELECT artifact_id FROM lamindb_artifactjsonvalue WHERE id IN (SELECT a FROM lamin_ints(?))");
+        s.bind(1, rows);
         while (s.step()) ids.insert(s.int64(0));
       }
       const std::vector<std::int64_t> only(ids.begin(), ids.end());
@@ -1256,8 +1254,7 @@ std::int64_t SqliteRegistry::rank_artifacts(const QuerySpec& spec, const Feature
     // several) go through set_feature_values, and the hook notes them for the next call.
     std::vector<std::pair<std::int64_t, json>> others;
     {
-      std::string same_run = "[", new_run = "[";
-      std::size_t same_count = 0, new_count = 0;
+      sqlite::IntRows same_run(2), new_run(2);  // (link id, new JsonValue id)
       std::vector<RankCache::Link*> moved;
       for (std::size_t i = 0; i < order.size(); ++i) {
         const auto r = static_cast<std::int64_t>(i);
@@ -1269,32 +1266,26 @@ std::int64_t SqliteRegistry::rank_artifacts(const QuerySpec& spec, const Feature
         }
         RankCache::Link& link = links.front();
         if (link.jsonvalue_id == target) continue;
-        const bool same = link.run_id == run_id;
-        std::string& list = same ? same_run : new_run;
-        list += ((same ? same_count++ : new_count++) ? ",[" : "[") + std::to_string(link.id) + ',' +
-                std::to_string(target) + ']';
+        (link.run_id == run_id ? same_run : new_run).add(link.id, target);
         link.jsonvalue_id = target;
         link.run_id = run_id;
         moved.push_back(&link);
       }
-      same_run += ']';
-      new_run += ']';
       struct Resume {
         bool& flag;
         ~Resume() { flag = true; }
       } resume{track_changes_};
       track_changes_ = false;
       std::int64_t changed = 0;
-      if (same_count) {
-        db_->prepare("UPDATE lamindb_artifactjsonvalue AS l SET jsonvalue_id = j.value ->> 1 FROM json_each(?) j "
-                     "WHERE l.id = j.value ->> 0")
+      if (!same_run.empty()) {
+        db_->prepare("UPDATE lamindb_artifactjsonvalue AS l SET jsonvalue_id = p.b FROM lamin_ints(?) p WHERE l.id = p.a")
             .bind(1, same_run)
             .run();
         changed += db_->changes();
       }
-      if (new_count) {
-        db_->prepare("UPDATE lamindb_artifactjsonvalue AS l SET jsonvalue_id = j.value ->> 1, run_id = ? FROM "
-                     "json_each(?) j WHERE l.id = j.value ->> 0")
+      if (!new_run.empty()) {
+        db_->prepare("UPDATE lamindb_artifactjsonvalue AS l SET jsonvalue_id = p.b, run_id = ? FROM lamin_ints(?) p "
+                     "WHERE l.id = p.a")
             .bind(1, run_id)
             .bind(2, new_run)
             .run();
