@@ -172,7 +172,10 @@ std::string HttpClient::perform_locked(const std::string& method, const std::str
     curl_mime* mime = nullptr;
     setup(c, headers, sink, mime);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    char detail[CURL_ERROR_SIZE] = {0};
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
     const CURLcode rc = curl_easy_perform(c);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_off_t retry_after = -1;
@@ -192,7 +195,13 @@ std::string HttpClient::perform_locked(const std::string& method, const std::str
     bool retry = false;
     if (rc != CURLE_OK) {
       retry = retryable(rc);
-      last_error = curl_easy_strerror(rc);
+      last_error = detail[0] ? detail : curl_easy_strerror(rc);
+      if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+        last_error += " (the server's TLS certificate is not trusted here: set LAMIN_CA_BUNDLE, or "
+                      "RestOptions::ca_bundle, to the PEM file of the CA that signed it)";
+      } else if (rc == CURLE_SSL_CACERT_BADFILE) {
+        last_error += " (the CA bundle '" + options_.ca_bundle + "' cannot be read)";
+      }
     } else if (status == 408 || status == 429 || status >= 500) {
       retry = true;
       last_error = "HTTP " + std::to_string(status);

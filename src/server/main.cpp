@@ -4,6 +4,7 @@
 //   lamin-serve --instance DIR --port P [--host 127.0.0.1] [--token-file F] [--init]
 //               [--token-lifetime SECONDS] [--jwt-secret-file S]
 //               [--max-body BYTES] [--max-upload BYTES] [--threads N]
+//               [--tls-cert CERT.pem --tls-key KEY.pem]
 //
 // Authentication (LaminHub's): the API keys are the non-empty lines of F. `POST /api/account/jwt` with
 // `{"api_key": K}` exchanges a key for `{"accessToken": <jwt>}`, an HS256 JWT valid for --token-lifetime seconds
@@ -18,6 +19,8 @@
 // `Idempotency-Key` header are recorded with their answer in the same SQLite transaction, so a retried write is
 // answered from the record and never applied twice. Registry calls are serialised by one mutex (SQLite has one
 // writer anyway); uploads stream to a temporary file under `<root>/.lamindb/.uploads/` outside the lock.
+//
+// With --tls-cert and --tls-key (PEM) it serves HTTPS, through cpp-httplib's SSLServer (OpenSSL).
 
 #include <signal.h>
 #include <unistd.h>
@@ -68,7 +71,28 @@ struct Config {
   std::size_t max_body = 1u << 20;                 // JSON bodies
   std::size_t max_upload = std::size_t(64) << 30;  // multipart uploads
   int threads = 16;
+  fs::path tls_cert, tls_key;  // PEM files; both set: HTTPS
+  bool tls() const { return !tls_cert.empty(); }
 };
+
+// HTTP, or HTTPS with the configured certificate chain and key.
+std::unique_ptr<httplib::Server> make_server(const Config& config) {
+  if (!config.tls()) return std::make_unique<httplib::Server>();
+#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
+  for (const fs::path& f : {config.tls_cert, config.tls_key}) {
+    std::error_code ec;
+    if (!fs::is_regular_file(f, ec)) throw std::runtime_error("cannot read TLS file '" + f.string() + "'");
+  }
+  auto server = std::make_unique<httplib::SSLServer>(config.tls_cert.c_str(), config.tls_key.c_str());
+  if (!server->is_valid()) {
+    throw std::runtime_error("the TLS certificate '" + config.tls_cert.string() + "' and key '" +
+                             config.tls_key.string() + "' cannot be loaded, or do not match");
+  }
+  return server;
+#else
+  throw std::runtime_error("this lamin-serve was built without TLS support (cpp-httplib without OpenSSL)");
+#endif
+}
 
 using lamin::serve::HttpError;
 
@@ -87,23 +111,24 @@ class Server {
         "response TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)");
     iid_ = registry_->info().storage.instance_uid;
     tables_ = std::make_unique<lamin::serve::Tables>(registry_->database(), registry_->info().user.id);
+    svr_ = make_server(config_);
     routes();
   }
 
   int run() {
     int port = config_.port;
     if (port == 0) {
-      port = svr_.bind_to_any_port(config_.host.c_str());
+      port = svr_->bind_to_any_port(config_.host.c_str());
       if (port < 0) return fail("cannot bind " + config_.host);
-    } else if (!svr_.bind_to_port(config_.host.c_str(), port)) {
+    } else if (!svr_->bind_to_port(config_.host.c_str(), port)) {
       return fail("cannot bind " + config_.host + ":" + std::to_string(port));
     }
-    std::printf("lamin-serve: listening on http://%s:%d (instance %s)\n", config_.host.c_str(), port,
-                root_.string().c_str());
+    std::printf("lamin-serve: listening on %s://%s:%d (instance %s)\n", config_.tls() ? "https" : "http",
+                config_.host.c_str(), port, root_.string().c_str());
     std::fflush(stdout);
-    return svr_.listen_after_bind() ? 0 : 1;
+    return svr_->listen_after_bind() ? 0 : 1;
   }
-  void stop() { svr_.stop(); }
+  void stop() { svr_->stop(); }
 
  private:
   static int fail(const std::string& m) {
@@ -415,12 +440,12 @@ class Server {
   }
 
   void routes() {
-    svr_.set_payload_max_length(config_.max_upload);
+    svr_->set_payload_max_length(config_.max_upload);
     // Answers go out in more than one write: without TCP_NODELAY, Nagle's algorithm holds the last one back until
     // the client's delayed ACK (~40 ms per call on Linux).
-    svr_.set_tcp_nodelay(true);
-    svr_.new_task_queue = [n = config_.threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
-    svr_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    svr_->set_tcp_nodelay(true);
+    svr_->new_task_queue = [n = config_.threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
+    svr_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       const bool is_upload = req.path.find("/artifacts/upload") != std::string::npos;
       std::uint64_t len = 0;
       try {
@@ -436,19 +461,19 @@ class Server {
       }
       return httplib::Server::HandlerResponse::Unhandled;
     });
-    svr_.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    svr_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
       if (res.body.empty()) {
         const char* kind = res.status == 404 ? "not_found" : res.status == 413 ? "too_large" : "error";
         send_error(res, res.status, kind, std::string("HTTP ") + std::to_string(res.status));
       }
     });
-    svr_.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    svr_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
       send_error(res, 500, "error", "internal error");
     });
 
-    svr_.Get("/health", [](const httplib::Request&, httplib::Response& res) { send_json(res, 200, {{"status", "ok"}}); });
-    svr_.Post("/api/account/jwt", [this](const httplib::Request& req, httplib::Response& res) { exchange(req, res); });
-    svr_.Get("/instances/settings", [this](const httplib::Request& req, httplib::Response& res) {
+    svr_->Get("/health", [](const httplib::Request&, httplib::Response& res) { send_json(res, 200, {{"status", "ok"}}); });
+    svr_->Post("/api/account/jwt", [this](const httplib::Request& req, httplib::Response& res) { exchange(req, res); });
+    svr_->Get("/instances/settings", [this](const httplib::Request& req, httplib::Response& res) {
       handle(req, res, false, [&] {
         json out = rest::to_json(reg().info());
         out["id"] = iid_;
@@ -467,11 +492,11 @@ class Server {
         });
       };
       const std::string m = method;
-      if (m == "GET") svr_.Get(pattern, h);
-      else if (m == "POST") svr_.Post(pattern, h);
-      else if (m == "PUT") svr_.Put(pattern, h);
-      else if (m == "PATCH") svr_.Patch(pattern, h);
-      else svr_.Delete(pattern, h);
+      if (m == "GET") svr_->Get(pattern, h);
+      else if (m == "POST") svr_->Post(pattern, h);
+      else if (m == "PUT") svr_->Put(pattern, h);
+      else if (m == "PATCH") svr_->Patch(pattern, h);
+      else svr_->Delete(pattern, h);
     };
 
     // features
@@ -641,11 +666,11 @@ class Server {
       if (!m.is_number()) throw lamin::ValidationError("field 'min_age_seconds' must be a number");
       return json{{"count", reg().recover(m.get<double>())}};
     });
-    svr_.Post(I + "/artifacts/upload",
+    svr_->Post(I + "/artifacts/upload",
               [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
                 upload(req, res, reader);
               });
-    svr_.Get(I + "/artifacts/([^/]+)/file",
+    svr_->Get(I + "/artifacts/([^/]+)/file",
              [this](const httplib::Request& req, httplib::Response& res) { download(req, res); });
   }
 
@@ -656,19 +681,21 @@ class Server {
   std::unique_ptr<lamin::serve::Tables> tables_;
   std::string iid_;
   std::mutex mutex_;
-  httplib::Server svr_;
+  std::unique_ptr<httplib::Server> svr_;
 };
 
 const char* kUsage =
     "usage: lamin-serve --instance DIR --port P [--host ADDR] [--token-file F] [--init]\n"
     "                   [--token-lifetime SECONDS] [--jwt-secret-file S]\n"
     "                   [--max-body BYTES] [--max-upload BYTES] [--threads N]\n"
+    "                   [--tls-cert CERT.pem --tls-key KEY.pem]\n"
     "\n"
     "Serves LaminDB's REST API over the lamin-cpp instance at DIR. --port 0 picks a free port (printed).\n"
     "With --token-file (one API key per line), POST /api/account/jwt {\"api_key\": K} answers {\"accessToken\": JWT}\n"
     "(valid --token-lifetime seconds, default 3600; signed with a random secret, or the contents of S), and every\n"
     "request needs `Authorization: Bearer <JWT or API key>`; without one, the server\n"
-    "only binds to loopback addresses.\n";
+    "only binds to loopback addresses. With --tls-cert and --tls-key (PEM: the certificate chain, the private key)\n"
+    "it serves HTTPS; clients verify the certificate (LAMIN_CA_BUNDLE names a CA file for a private CA).\n";
 
 std::atomic<Server*> g_server{nullptr};
 
@@ -719,12 +746,18 @@ int main(int argc, char** argv) {
         config.max_upload = std::stoull(value());
       } else if (a == "--threads") {
         config.threads = std::max(1, std::stoi(value()));
+      } else if (a == "--tls-cert") {
+        config.tls_cert = value();
+      } else if (a == "--tls-key") {
+        config.tls_key = value();
       } else {
         throw std::runtime_error("unknown argument '" + a + "'");
       }
     }
     if (config.instance.empty() || config.port < 0 || config.port > 65535)
       throw std::runtime_error("--instance DIR and --port P are required");
+    if (config.tls_cert.empty() != config.tls_key.empty())
+      throw std::runtime_error("--tls-cert and --tls-key go together");
     if (config.api_keys.empty() && config.host != "127.0.0.1" && config.host != "::1" && config.host != "localhost")
       throw std::runtime_error("without --token-file the server only binds to loopback (use --host 127.0.0.1)");
   } catch (const std::exception& e) {

@@ -54,6 +54,7 @@ class ServeProcess {
     std::string s = line;
     auto colon = s.rfind(':', s.find(" (instance"));
     port_ = std::stoi(s.substr(colon + 1));
+    scheme_ = s.find("https://") != std::string::npos ? "https" : "http";
   }
   void kill(int sig) {
     if (pid_ > 0) {
@@ -64,13 +65,14 @@ class ServeProcess {
     }
   }
   int port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return scheme_ + "://127.0.0.1:" + std::to_string(port_); }
 
  private:
   fs::path instance_, token_file_;
   std::vector<std::string> extra_;
   pid_t pid_ = -1;
   int port_ = 0;
+  std::string scheme_ = "http";
 };
 
 inline RestOptions rest_options(const std::string& token = kToken) {
