@@ -55,6 +55,9 @@ fs::path token_file(const TempDir& tmp) { return write_file(tmp / "token", std::
 class Tls : public ::testing::Test {
  protected:
   void SetUp() override {
+#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
+    GTEST_SKIP() << "cpp-httplib was built without OpenSSL: lamin-serve cannot serve HTTPS";
+#endif
     write_self_signed(tmp / "cert.pem", tmp / "key.pem", "lamin-serve test");
     write_self_signed(tmp / "other.pem", tmp / "other-key.pem", "someone else");
   }
