@@ -1217,7 +1217,8 @@ std::int64_t SqliteRegistry::rank_artifacts(const QuerySpec& spec, const Feature
       if (!unknown_links.empty()) {
         sqlite::IntRows rows;
         for (const std::int64_t link : unknown_links) rows.add(link);
-        auto s = db_->prepare("SELECT artifact_id FROM lamindb_artifactjsonvalue WHERE id IN (SELECT a FROM lamin_ints(?))");
+        auto s = db_->prepare(
+            "SELECT artifact_id FROM lamindb_artifactjsonvalue WHERE id IN (SELECT a FROM lamin_ints(?))");
         s.bind(1, rows);
         while (s.step()) ids.insert(s.int64(0));
       }
@@ -1278,7 +1279,8 @@ std::int64_t SqliteRegistry::rank_artifacts(const QuerySpec& spec, const Feature
       track_changes_ = false;
       std::int64_t changed = 0;
       if (!same_run.empty()) {
-        db_->prepare("UPDATE lamindb_artifactjsonvalue AS l SET jsonvalue_id = p.b FROM lamin_ints(?) p WHERE l.id = p.a")
+        db_->prepare(
+               "UPDATE lamindb_artifactjsonvalue AS l SET jsonvalue_id = p.b FROM lamin_ints(?) p WHERE l.id = p.a")
             .bind(1, same_run)
             .run();
         changed += db_->changes();
