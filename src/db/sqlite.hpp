@@ -67,28 +67,6 @@ class Database {
 
  private:
   friend class Statement;
-
-/// Rows of one or two integers handed to SQL as they are, without formatting them into text or parsing them back:
-/// bound to a statement, the table-valued function `lamin_ints(?)` yields them as columns `a` and `b` (`b` is NULL
-/// for one-column rows). SQL text cannot forge such a value: SQLite passes it only through bind(), by type tag.
-/// The rows must outlive the statement's use.
-class IntRows {
- public:
-  explicit IntRows(int width = 1) : width_(width) {}
-  void add(std::int64_t a) { values_.push_back(a); }
-  void add(std::int64_t a, std::int64_t b) {
-    values_.push_back(a);
-    values_.push_back(b);
-  }
-  int width() const { return width_; }
-  std::size_t size() const { return values_.size() / static_cast<std::size_t>(width_); }
-  bool empty() const { return values_.empty(); }
-  std::int64_t at(std::size_t row, int col) const { return values_[row * static_cast<std::size_t>(width_) + col]; }
-
- private:
-  int width_;
-  std::vector<std::int64_t> values_;
-};
   sqlite3_stmt* acquire(const std::string& sql);
   void release(const std::string& sql, sqlite3_stmt* stmt) noexcept;
 
