@@ -30,7 +30,8 @@ json optional_json(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
 }
 
-// `max_time` as LightningCLI accepts it: "DD:HH:MM:SS" for whole seconds, else timedelta keywords.
+// `max_time` (and a time-based `val_check_interval`) as LightningCLI accepts it: "DD:HH:MM:SS" for whole seconds,
+// else timedelta keywords.
 json max_time_json(const std::optional<std::chrono::duration<double>>& t) {
   if (!t) return nullptr;
   const double s = t->count();
@@ -40,6 +41,12 @@ json max_time_json(const std::optional<std::chrono::duration<double>>& t) {
   std::snprintf(text, sizeof text, "%02lld:%02lld:%02lld:%02lld", whole / 86400, whole / 3600 % 24, whole / 60 % 60,
                 whole % 60);
   return text;
+}
+
+// `val_check_interval`: the number, or a duration in max_time's forms.
+json val_check_interval_json(const pl::ValCheckInterval& v) {
+  if (!v.is_time_based()) return number_json(v.number());
+  return max_time_json(std::chrono::duration<double>(*v.seconds()));
 }
 
 }  // namespace
@@ -72,7 +79,7 @@ json SaveConfigCallback::resolve_config(const pl::Trainer& trainer, const pl::Li
   t["min_steps"] = optional_json(o.min_steps());
   t["num_sanity_val_steps"] = o.num_sanity_val_steps();
   t["precision"] = o.precision();
-  t["val_check_interval"] = number_json(o.val_check_interval());
+  t["val_check_interval"] = val_check_interval_json(o.val_check_interval());
   json callbacks = json::array();
   for (const auto& cb : trainer.callbacks()) callbacks.push_back(cb->state_key());
   t["callbacks"] = callbacks;

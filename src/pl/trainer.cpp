@@ -5,9 +5,13 @@
 #include <ATen/autocast_mode.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "lamin/error.hpp"
 #include "lamin/log.hpp"
@@ -132,6 +136,7 @@ struct Trainer::Impl {
   bool autocast = false;
   at::ScalarType autocast_dtype = at::kHalf;
   bool fit_has_run = false;
+  std::chrono::steady_clock::time_point last_val_time;  // time-based val_check_interval: the timer's start
   std::vector<std::shared_ptr<Callback>> ordered;  // callbacks with Checkpoints moved to the end
 
   // ---- hooks ---------------------------------------------------------------------------------------------
@@ -394,6 +399,7 @@ struct Trainer::Impl {
     }
     module("on_validation_model_train", [](LightningModule& mod) { mod.on_validation_model_train(); });
     self.in_evaluation_ = false;
+    last_val_time = std::chrono::steady_clock::now();  // a time-based interval counts from here
   }
 
   // ---- training ------------------------------------------------------------------------------------------
@@ -429,6 +435,9 @@ struct Trainer::Impl {
   bool should_check_val(std::int64_t batch_idx) {
     if (!should_check_val_epoch()) return false;
     if (self.should_stop_ && can_stop_early()) return true;
+    if (const auto interval = self.options_.val_check_interval().seconds()) {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - last_val_time).count() >= *interval;
+    }
     const std::int64_t iteration = self.options_.check_val_every_n_epoch() ? batch_idx : total_batch_idx;
     return (iteration + 1) % self.val_check_batch_ == 0;
   }
@@ -568,6 +577,7 @@ struct Trainer::Impl {
       self.callback_metrics_.clear();
       self.progress_bar_metrics_.clear();
     }
+    last_val_time = std::chrono::steady_clock::now();
 
     callbacks("on_train_start", [&](Callback& c) { c.on_train_start(self, m); });
     module("on_train_start", [](LightningModule& mod) { mod.on_train_start(); });
@@ -608,6 +618,49 @@ struct Trainer::Impl {
     module("on_train_end", [](LightningModule& mod) { mod.on_train_end(); });
   }
 };
+
+// ---------------------------------------------------------------------------------------------------------------
+// ValCheckInterval
+// ---------------------------------------------------------------------------------------------------------------
+
+double ValCheckInterval::checked_seconds(double s) {
+  if (!(s >= 0.0) || !std::isfinite(s)) {
+    throw ConfigurationError("`val_check_interval` must be a non-negative duration, got " + std::to_string(s) + " s");
+  }
+  return s;
+}
+
+ValCheckInterval::ValCheckInterval(const std::string& text) : number_(1.0) {
+  std::vector<std::string> parts(1);
+  for (const char c : text) {
+    if (c == ':') {
+      parts.emplace_back();
+    } else {
+      parts.back() += c;
+    }
+  }
+  if (parts.size() != 4) {
+    throw ConfigurationError("Invalid time format for `val_check_interval`: '" + text + "'. Expected 'DD:HH:MM:SS'.");
+  }
+  static constexpr double kSeconds[] = {86400.0, 3600.0, 60.0, 1.0};
+  double total = 0.0;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    // Python's int(): optional sign and surrounding whitespace, then digits only.
+    std::string p = parts[i];
+    const auto first = p.find_first_not_of(" \t");
+    const auto last = p.find_last_not_of(" \t");
+    p = first == std::string::npos ? "" : p.substr(first, last - first + 1);
+    const std::size_t digits_from = !p.empty() && (p[0] == '-' || p[0] == '+') ? 1 : 0;
+    if (p.size() == digits_from || p.find_first_not_of("0123456789", digits_from) != std::string::npos) {
+      throw ConfigurationError("Non-integer component in `val_check_interval` string: '" + text +
+                               "'. Use 'DD:HH:MM:SS'.");
+    }
+    total += std::stod(p) * kSeconds[i];
+  }
+  seconds_ = checked_seconds(total);
+}
+
+ValCheckInterval::ValCheckInterval(const char* text) : ValCheckInterval(std::string(text ? text : "")) {}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Trainer
@@ -796,8 +849,10 @@ void Trainer::fit(LightningModule& module, DataLoader train, DataLoader val, std
       num_training_batches_ = std::min(num_training_batches_, options_.fast_dev_run());
       num_val_batches_ = std::min(num_val_batches_, options_.fast_dev_run());
     }
-    const IntOrFloat& vci = options_.val_check_interval();
-    if (vci.is_int()) {
+    const ValCheckInterval& vci = options_.val_check_interval();
+    if (vci.is_time_based()) {
+      val_check_batch_ = 0;  // validation follows the clock, not a batch count
+    } else if (vci.is_int()) {
       val_check_batch_ = vci.as_int();
       if (val_check_batch_ < 1) throw ConfigurationError("`val_check_interval` must be >= 1 when it is an int");
       if (val_check_batch_ > num_training_batches_ && options_.check_val_every_n_epoch() && enable_validation_) {

@@ -439,5 +439,17 @@ TEST(SaveConfig, MaxTimeIsWrittenAsLightningCliReadsIt) {
   EXPECT_TRUE(config(pl::TrainerOptions()).is_null());
 }
 
+TEST(SaveConfig, ValCheckIntervalKeepsItsForm) {
+  SimpleModel model;
+  auto config = [&](pl::TrainerOptions o) {
+    pl::Trainer trainer(o.logger(false).enable_checkpointing(false).enable_progress_bar(false));
+    return ll::SaveConfigCallback::resolve_config(trainer, model).at("trainer").at("val_check_interval");
+  };
+  EXPECT_EQ(config(pl::TrainerOptions().val_check_interval("00:00:30:00")), "00:00:30:00");
+  EXPECT_EQ(config(pl::TrainerOptions().val_check_interval(std::chrono::minutes(90))), "00:01:30:00");
+  EXPECT_EQ(config(pl::TrainerOptions().val_check_interval(0.25)), 0.25);
+  EXPECT_EQ(config(pl::TrainerOptions().val_check_interval(50)), 50);
+}
+
 }  // namespace
 }  // namespace lamin_test

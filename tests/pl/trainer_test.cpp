@@ -2,9 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include "lamin/error.hpp"
+#include "lamin/pl/early_stopping.hpp"
+#include "lamin/pl/model_checkpoint.hpp"
 #include "lamin/pl/trainer.hpp"
 #include "pl/test_support.hpp"
 
@@ -284,6 +292,121 @@ TEST(TrainerLimits, ValCheckIntervalFractionIntAndEveryNEpochs) {
     EXPECT_THROW(trainer.fit(module, DataLoader::from_tensors(x, y, 1), DataLoader::from_tensors(x, y, 5)),
                  lamin::ConfigurationError);
   }
+}
+
+namespace {
+// Training steps that take at least `step_ms` each.
+struct SlowLinearModule : LinearModule {
+  int step_ms = 0;
+  torch::Tensor training_step(const Batch& batch, std::int64_t i) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(step_ms));
+    return LinearModule::training_step(batch, i);
+  }
+};
+
+// The global step at every validation, and the time from the previous validation's end (or the training start)
+// to its start.
+struct TimedValidation : Callback {
+  using Clock = std::chrono::steady_clock;
+  std::vector<std::int64_t> steps;
+  std::vector<double> gaps_s;
+  Clock::time_point last;
+  void on_train_start(Trainer&, LightningModule&) override { last = Clock::now(); }
+  void on_validation_start(Trainer& t, LightningModule&) override {
+    if (!t.sanity_checking()) gaps_s.push_back(std::chrono::duration<double>(Clock::now() - last).count());
+  }
+  void on_validation_end(Trainer& t, LightningModule&) override {
+    if (t.sanity_checking()) return;
+    steps.push_back(t.global_step());
+    last = Clock::now();
+  }
+};
+}  // namespace
+
+TEST(TrainerLimits, ValCheckIntervalAsADuration) {
+  // Lightning's forms: "DD:HH:MM:SS", timedelta (any std::chrono duration here), with its messages for bad strings.
+  EXPECT_EQ(ValCheckInterval("01:02:03:04").seconds(), 93784.0);
+  EXPECT_EQ(ValCheckInterval(std::chrono::milliseconds(1500)).seconds(), 1.5);
+  EXPECT_TRUE(ValCheckInterval(std::chrono::hours(2)).is_time_based());
+  EXPECT_FALSE(ValCheckInterval(0.5).is_time_based());
+  EXPECT_TRUE(ValCheckInterval(1.0) == 1.0);
+  EXPECT_FALSE(ValCheckInterval("00:00:00:01") == 1.0);  // a duration is no "once per epoch"
+  auto message = [](const char* text) {
+    try {
+      ValCheckInterval v(text);
+      return std::string("no error");
+    } catch (const lamin::ConfigurationError& e) {
+      return std::string(e.what());
+    }
+  };
+  EXPECT_EQ(message("1:02:03"), "Invalid time format for `val_check_interval`: '1:02:03'. Expected 'DD:HH:MM:SS'.");
+  EXPECT_EQ(message("00:00:1.5:00"),
+            "Non-integer component in `val_check_interval` string: '00:00:1.5:00'. Use 'DD:HH:MM:SS'.");
+  EXPECT_EQ(message("00::00:00"), "Non-integer component in `val_check_interval` string: '00::00:00'. Use 'DD:HH:MM:SS'.");
+  EXPECT_NE(message("-1:00:00:00").find("non-negative"), std::string::npos);
+  EXPECT_THROW(ValCheckInterval(std::chrono::seconds(-5)), lamin::ConfigurationError);
+
+  TempDir root("val_time");
+  auto [x, y] = regression_data(4);
+  {
+    // A zero interval validates after every training batch.
+    LinearModule module;
+    auto timed = std::make_shared<TimedValidation>();
+    Trainer trainer(quiet_options(root.str()).max_epochs(1).val_check_interval("00:00:00:00").callbacks({timed}));
+    trainer.fit(module, DataLoader::from_tensors(x, y, 1), DataLoader::from_tensors(x, y, 2));
+    EXPECT_EQ(timed->steps, (std::vector<std::int64_t>{1, 2, 3, 4}));
+    EXPECT_TRUE(trainer.val_check_interval_is_time_based());
+    EXPECT_EQ(trainer.val_check_batch(), 0);
+  }
+  {
+    // An interval that never elapses: no validation at all, not even at the epoch ends.
+    LinearModule module;
+    auto timed = std::make_shared<TimedValidation>();
+    Trainer trainer(quiet_options(root.str()).max_epochs(2).val_check_interval(std::chrono::hours(1)).callbacks({timed}));
+    trainer.fit(module, DataLoader::from_tensors(x, y, 1), DataLoader::from_tensors(x, y, 2));
+    EXPECT_TRUE(timed->steps.empty());
+    EXPECT_EQ(trainer.global_step(), 8);
+  }
+  {
+    // Steps of at least 40 ms, an interval of 100 ms: validation never comes before the interval has passed since
+    // the last one (or the start), and comes within the epoch (8 steps take at least 320 ms).
+    SlowLinearModule module;
+    module.step_ms = 40;
+    auto timed = std::make_shared<TimedValidation>();
+    Trainer trainer(quiet_options(root.str())
+                        .max_epochs(1)
+                        .val_check_interval(std::chrono::milliseconds(100))
+                        .callbacks({timed}));
+    auto [x8, y8] = regression_data(8);
+    trainer.fit(module, DataLoader::from_tensors(x8, y8, 1), DataLoader::from_tensors(x8, y8, 4));
+    ASSERT_FALSE(timed->steps.empty());
+    for (const double gap : timed->gaps_s) EXPECT_GE(gap, 0.095);
+    EXPECT_GE(timed->steps.front(), 3);  // 40 ms steps: 100 ms pass during the third
+  }
+}
+
+TEST(TrainerLimits, TimeBasedValidationMovesCheckpointingAndEarlyStoppingToValidationEnd) {
+  TempDir root("val_time_ckpt");
+  auto [x, y] = regression_data(3);
+  LinearModule module;
+  auto ckpt = std::make_shared<ModelCheckpoint>(
+      ModelCheckpointOptions().dirpath((root.path() / "ckpts").string()).monitor("val_loss").save_top_k(-1));
+  auto stop = std::make_shared<EarlyStopping>(EarlyStoppingOptions().monitor("val_loss").patience(100));
+  Trainer trainer(
+      quiet_options(root.str()).max_epochs(1).enable_checkpointing(true).val_check_interval("00:00:00:00").callbacks(
+          {ckpt, stop}));
+  trainer.fit(module, DataLoader::from_tensors(x, y, 1), DataLoader::from_tensors(x, y, 3));
+  EXPECT_FALSE(ckpt->should_save_on_train_epoch_end(trainer));
+  // One checkpoint per validation (after every batch here), none at the epoch end.
+  for (const char* name : {"epoch=0-step=1.ckpt", "epoch=0-step=2.ckpt", "epoch=0-step=3.ckpt"}) {
+    EXPECT_TRUE(std::filesystem::exists(root.path() / "ckpts" / name)) << name;
+  }
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(root.path() / "ckpts"),
+                          std::filesystem::directory_iterator()),
+            3);
+  // EarlyStopping checks after each validation (Lightning 2.6 fails in its setup here: no `val_check_interval`).
+  EXPECT_EQ(stop->check_on_train_epoch_end(), std::optional<bool>(false));
+  EXPECT_TRUE(std::isfinite(stop->best_score()));
 }
 
 TEST(TrainerLimits, MaxStepsStopsMidEpochAndLimitsApply) {

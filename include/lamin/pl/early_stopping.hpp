@@ -43,7 +43,7 @@ struct EarlyStoppingOptions {
   LAMIN_ARG(std::optional<double>, divergence_threshold) = std::nullopt;
   /// Check at the end of the training epoch (true) or of validation (false). Default: at the training epoch end
   /// when validation runs exactly once per epoch (`val_check_interval == 1.0` and `check_val_every_n_epoch == 1`),
-  /// else after each validation.
+  /// else after each validation (so with a time-based `val_check_interval`, where Lightning 2.6 fails in setup).
   LAMIN_ARG(std::optional<bool>, check_on_train_epoch_end) = std::nullopt;
   /// With several processes, log only on rank 0.
   LAMIN_ARG(bool, log_rank_zero_only) = false;

@@ -47,6 +47,42 @@ class IntOrFloat {
   double float_ = 0.0;
 };
 
+/// Lightning's `val_check_interval`: a number (an int counts training batches, a float is a fraction of the epoch),
+/// or a wall-clock duration, as `"DD:HH:MM:SS"` or any `std::chrono` duration (Lightning's `timedelta` and dict
+/// forms). Time-based, validation runs after the first training batch that ends once the interval has passed since
+/// the last validation (or since training started), whatever the epoch; `check_val_every_n_epoch` still gates the
+/// epochs it may run in.
+class ValCheckInterval {
+ public:
+  ValCheckInterval(int v) : number_(v) {}        // NOLINT: implicit on purpose, as the Python argument
+  ValCheckInterval(long v) : number_(v) {}       // NOLINT
+  ValCheckInterval(long long v) : number_(v) {}  // NOLINT
+  ValCheckInterval(double v) : number_(v) {}     // NOLINT
+  ValCheckInterval(IntOrFloat v) : number_(v) {}  // NOLINT
+  template <typename Rep, typename Period>
+  ValCheckInterval(std::chrono::duration<Rep, Period> d)  // NOLINT
+      : number_(1.0), seconds_(checked_seconds(std::chrono::duration<double>(d).count())) {}
+  /// "DD:HH:MM:SS" (four integers). Throws ConfigurationError with Lightning's message otherwise.
+  ValCheckInterval(const char* dd_hh_mm_ss);         // NOLINT
+  ValCheckInterval(const std::string& dd_hh_mm_ss);  // NOLINT
+
+  bool is_time_based() const { return seconds_.has_value(); }
+  /// The interval in seconds when time-based.
+  std::optional<double> seconds() const { return seconds_; }
+  /// The number form (1.0 when time-based, which is not a number of batches).
+  const IntOrFloat& number() const { return number_; }
+  bool is_int() const { return !is_time_based() && number_.is_int(); }
+  std::int64_t as_int() const { return number_.as_int(); }
+  double as_double() const { return number_.as_double(); }
+  /// Python's `==` with a number: a duration equals none (so "once per epoch" checks are false for it).
+  bool operator==(double other) const { return !is_time_based() && number_ == other; }
+
+ private:
+  static double checked_seconds(double s);
+  IntOrFloat number_;
+  std::optional<double> seconds_;
+};
+
 /// Trainer settings, with Lightning's names and defaults.
 struct TrainerOptions {
   /// Default: 1000 when max_steps is -1 and there is no max_time (with a warning), unlimited otherwise.
@@ -61,7 +97,8 @@ struct TrainerOptions {
   LAMIN_ARG(IntOrFloat, limit_val_batches) = 1.0;
   LAMIN_ARG(IntOrFloat, limit_test_batches) = 1.0;
   LAMIN_ARG(IntOrFloat, limit_predict_batches) = 1.0;
-  LAMIN_ARG(IntOrFloat, val_check_interval) = 1.0;
+  /// A number of batches (int), a fraction of the epoch (float), or a duration ("DD:HH:MM:SS", std::chrono).
+  LAMIN_ARG(ValCheckInterval, val_check_interval) = 1.0;
   /// nullopt: validation is counted in global batches (Lightning's `check_val_every_n_epoch=None`).
   LAMIN_ARG(std::optional<std::int64_t>, check_val_every_n_epoch) = 1;
   LAMIN_ARG(std::int64_t, num_sanity_val_steps) = 2;
@@ -182,10 +219,11 @@ class Trainer {
   std::int64_t num_training_batches() const { return num_training_batches_; }
   /// Sum of the validation batches per run (0 when validation is disabled).
   std::int64_t num_val_batches() const { return num_val_batches_; }
+  /// Validation runs after every this many batches (0 with a time-based `val_check_interval`: Lightning's None).
   std::int64_t val_check_batch() const { return val_check_batch_; }
   std::optional<std::int64_t> check_val_every_n_epoch() const { return options_.check_val_every_n_epoch(); }
-  const IntOrFloat& val_check_interval() const { return options_.val_check_interval(); }
-  bool val_check_interval_is_time_based() const { return false; }
+  const ValCheckInterval& val_check_interval() const { return options_.val_check_interval(); }
+  bool val_check_interval_is_time_based() const { return options_.val_check_interval().is_time_based(); }
   /// A val dataloader exists and limit_val_batches > 0.
   bool enable_validation() const { return enable_validation_; }
   /// The running training batch is the last of its epoch (known by one-batch look-ahead).
