@@ -630,6 +630,8 @@ double ValCheckInterval::checked_seconds(double s) {
   return s;
 }
 
+// Lightning reads this string differently from Timer's duration (Timer::parse_duration: a regex with two-digit
+// fields): it splits on ':' and takes Python's int() of each of the four parts, with its own messages.
 ValCheckInterval::ValCheckInterval(const std::string& text) : number_(1.0) {
   std::vector<std::string> parts(1);
   for (const char c : text) {
