@@ -5,6 +5,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
@@ -228,6 +230,97 @@ TEST_F(RankTest, SeesEveryChangeSinceItsLastCall) {
   EXPECT_EQ(inst->get_values(a[1])["model_rank"], 5);
   rank_and_check("a rank changed by raw SQL from another connection");
   EXPECT_EQ(inst->get_values(a[1])["model_rank"], 0);
+}
+
+TEST_F(RankTest, GathersThinlySpreadRankLinksAndKeepsRankingRight) {
+  // 300 checkpoints, each with its score, rank and flag links side by side, as saves leave them: a new best moves
+  // every rank, and the moved links are replaced by links that lie together at the table's end (so that later saves
+  // rewrite a few table pages, not one per checkpoint).
+  const QuerySpec spec = under("run/checkpoints/");
+  std::vector<Artifact> a;
+  {
+    Transaction tx(inst);
+    for (int i = 0; i < 300; ++i) {
+      a.push_back(make("run/checkpoints/m" + std::to_string(i) + ".ckpt"));
+      inst->add_values(a.back(), {{score, 300.0 - i}, {rank, 299 - i}, {flag, i == 299}});  // later is better
+    }
+    tx.commit();
+  }
+  EXPECT_EQ(inst->rank_artifacts(spec, score, rank, false), 0);  // already right: nothing written
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "inst/.lamindb/lamin.db").c_str(), &db), SQLITE_OK);
+  // artifact id -> (link id, run id or -1, created_by_id) of its rank links
+  auto rank_links = [&] {
+    std::map<std::int64_t, std::vector<std::array<std::int64_t, 3>>> out;
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db,
+                                 "SELECT l.artifact_id, l.id, coalesce(l.run_id, -1), l.created_by_id FROM "
+                                 "lamindb_artifactjsonvalue l JOIN lamindb_jsonvalue v ON v.id = l.jsonvalue_id "
+                                 "WHERE v.feature_id = ?",
+                                 -1, &s, nullptr),
+              SQLITE_OK);
+    sqlite3_bind_int64(s, 1, rank.id);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      out[sqlite3_column_int64(s, 0)].push_back(
+          {sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3)});
+    }
+    sqlite3_finalize(s);
+    return out;
+  };
+  auto id_span = [&](const std::vector<Artifact>& which) {
+    const auto links = rank_links();
+    std::int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (const auto& x : which) {
+      const auto& l = links.at(x.id);
+      EXPECT_EQ(l.size(), 1u) << "artifact " << x.id;
+      lo = std::min(lo, l.front()[0]);
+      hi = std::max(hi, l.front()[0]);
+    }
+    return hi - lo + 1;
+  };
+  EXPECT_EQ(id_span(a), 3 * 299 + 1);  // three links per checkpoint, rank every third
+
+  const auto before = rank_links();
+  std::vector<Artifact> saved;
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE("new best " + std::to_string(i));
+    saved.push_back(make("run/checkpoints/best" + std::to_string(i) + ".ckpt"));
+    inst->add_values(saved.back(), {{score, 0.5 - 0.1 * i}, {flag, false}});
+    EXPECT_EQ(inst->rank_artifacts(spec, score, rank, false), 301 + i);  // every rank moves, one is new
+    expect_ranked(spec);
+    EXPECT_EQ(id_span(a), 300);  // the earlier checkpoints' rank links lie together
+  }
+  {
+    // ... in rank order: by link id, a[299] .. a[0].
+    std::vector<std::pair<std::int64_t, std::int64_t>> by_id;  // (link id, artifact id)
+    for (const auto& [artifact, links] : rank_links()) by_id.emplace_back(links.front()[0], artifact);
+    std::sort(by_id.begin(), by_id.end());
+    std::vector<std::int64_t> artifacts;
+    for (const auto& [link, artifact] : by_id) {
+      if (artifact <= a.back().id) artifacts.push_back(artifact);
+    }
+    std::vector<std::int64_t> expected;
+    for (auto x = a.rbegin(); x != a.rend(); ++x) expected.push_back(x->id);
+    EXPECT_EQ(artifacts, expected);
+  }
+  // Replaced links are made by the current user (who made the old ones here) in the current run (none here), as
+  // re-pointed ones are moved to it.
+  const auto after = rank_links();
+  for (const auto& x : a) {
+    EXPECT_EQ(after.at(x.id).front()[1], -1);
+    EXPECT_EQ(after.at(x.id).front()[2], before.at(x.id).front()[2]);
+  }
+  sqlite3_close(db);
+
+  // What the registry remembers follows the new link ids: a change made now is seen, and a second connection that
+  // reads everything afresh agrees.
+  inst->set_feature_values(score, {{a[0].id, 0.0}});
+  inst->rank_artifacts(spec, score, rank, false);
+  expect_ranked(spec);
+  EXPECT_EQ(inst->get_values(a[0])["model_rank"], 0);
+  Instance second = lamin::connect(dir / "inst");
+  EXPECT_EQ(second->rank_artifacts(spec, score, rank, false), 0);
 }
 
 TEST_F(RankTest, QueriesWithFeatureConditionsRankAllTheSame) {
