@@ -199,6 +199,48 @@ json RestRegistry::query_all(const std::string& model, const json& body) {
   }
 }
 
+std::map<std::pair<std::int64_t, std::string>, std::int64_t> RestRegistry::json_value_ids(const json& records) {
+  std::map<std::pair<std::int64_t, std::string>, std::int64_t> ids;
+  auto chunks = [](const json& all, auto&& each) {
+    for (std::size_t start = 0; start < all.size(); start += kMaxRecords) {
+      each(json(all.begin() + static_cast<std::ptrdiff_t>(start),
+                all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), start + kMaxRecords))));
+    }
+  };
+  json create = records;
+  if (const auto run_id = detail::current_run_id(this)) {
+    // An upsert would move existing rows to this run too: rows that exist are looked up first, and only the others
+    // are written, with the run. (A row another client creates in between is moved to this run; nothing else.)
+    std::set<std::string> hashes;
+    for (const auto& r : records) hashes.insert(r.at("hash").get<std::string>());
+    chunks(json(hashes), [&](const json& chunk) {
+      for (const auto& row : query_all("jsonvalue", {{"select", {"id", "feature_id", "hash"}},
+                                                     {"filter", {{"hash", {{"in", chunk}}}}}})) {
+        if (row.at("feature_id").is_null()) continue;
+        ids[{row.at("feature_id").get<std::int64_t>(), row.at("hash").get<std::string>()}] =
+            row.at("id").get<std::int64_t>();
+      }
+    });
+    create = json::array();
+    for (const auto& r : records) {
+      if (ids.count({r.at("feature_id").get<std::int64_t>(), r.at("hash").get<std::string>()})) continue;
+      create.push_back(r);
+      create.back()["run_id"] = *run_id;
+    }
+  }
+  chunks(create, [&](const json& chunk) {
+    const json stored = http_.call(
+        "PUT", p("/modules/core/jsonvalue/upsert?conflict_columns=feature_id&conflict_columns=hash"), &chunk);
+    if (!stored.is_array() || stored.size() != chunk.size())
+      throw NetworkError("lamin: unexpected answer from the server");
+    for (const auto& row : stored) {
+      ids[{row.at("feature_id").get<std::int64_t>(), row.at("hash").get<std::string>()}] =
+          row.at("id").get<std::int64_t>();
+    }
+  });
+  return ids;
+}
+
 void RestRegistry::add_values_by_id(const std::string& host, std::int64_t id, const FeatureValues& values) {
   key();  // upserts are idempotent by themselves: a replay finds its rows and changes nothing
   // Resolve and validate every key and value before writing, as the SQLite backend does (same errors, same order).
@@ -223,21 +265,22 @@ void RestRegistry::add_values_by_id(const std::string& host, std::int64_t id, co
   if (!unknown.empty()) throw ValidationError("These keys could not be validated: " + python_list_repr(unknown));
   if (rows.empty()) return;
   const auto run_id = detail::current_run_id(this);
-  for (std::size_t start = 0; start < rows.size(); start += kMaxRecords) {
-    json chunk(rows.begin() + static_cast<std::ptrdiff_t>(start),
-               rows.begin() + static_cast<std::ptrdiff_t>(std::min(rows.size(), start + kMaxRecords)));
-    const json stored = http_.call(
-        "PUT", p("/modules/core/jsonvalue/upsert?conflict_columns=feature_id&conflict_columns=hash"), &chunk);
-    if (!stored.is_array() || stored.size() != chunk.size())
-      throw NetworkError("lamin: unexpected answer from the server");
-    json links = json::array();
-    for (const auto& row : stored) {
-      json link = {{host + "_id", id}, {"jsonvalue_id", row.at("id")}};
-      if (host == "artifact" && run_id) link["run_id"] = *run_id;
-      links.push_back(std::move(link));
-    }
+  const auto value_ids = json_value_ids(rows);
+  json links = json::array();
+  std::set<std::int64_t> linked;
+  for (const auto& row : rows) {
+    const std::int64_t value_id =
+        value_ids.at({row.at("feature_id").get<std::int64_t>(), row.at("hash").get<std::string>()});
+    if (!linked.insert(value_id).second) continue;
+    json link = {{host + "_id", id}, {"jsonvalue_id", value_id}};
+    if (host == "artifact" && run_id) link["run_id"] = *run_id;
+    links.push_back(std::move(link));
+  }
+  for (std::size_t start = 0; start < links.size(); start += kMaxRecords) {
+    json chunk(links.begin() + static_cast<std::ptrdiff_t>(start),
+               links.begin() + static_cast<std::ptrdiff_t>(std::min(links.size(), start + kMaxRecords)));
     http_.call("PUT", p("/modules/core/" + host + "jsonvalue/upsert?conflict_columns=" + host +
-                        "_id&conflict_columns=jsonvalue_id"), &links);
+                        "_id&conflict_columns=jsonvalue_id"), &chunk);
   }
 }
 void RestRegistry::add_values(const Artifact& artifact, const FeatureValues& values) {
@@ -306,19 +349,11 @@ void RestRegistry::set_feature_values(const Feature& feature, const std::vector<
     distinct.emplace(hashes.back(), json{{"feature_id", feature.id}, {"value", json::parse(python_json_dumps(value))},
                                          {"hash", hashes.back()}});
   }
-  std::map<std::string, std::int64_t> value_id;
   json records = json::array();
   for (const auto& [hash, record] : distinct) records.push_back(record);
-  for (std::size_t start = 0; start < records.size(); start += kMaxRecords) {
-    json chunk(records.begin() + static_cast<std::ptrdiff_t>(start),
-               records.begin() + static_cast<std::ptrdiff_t>(std::min(records.size(), start + kMaxRecords)));
-    for (const auto& row : http_.call(
-             "PUT", p("/modules/core/jsonvalue/upsert?conflict_columns=feature_id&conflict_columns=hash"), &chunk)) {
-      value_id[row.at("hash").get<std::string>()] = row.at("id").get<std::int64_t>();
-    }
-  }
+  const auto value_ids = json_value_ids(records);
   std::map<std::int64_t, std::int64_t> target;  // artifact id -> jsonvalue id
-  for (std::size_t i = 0; i < values.size(); ++i) target[values[i].first] = value_id.at(hashes[i]);
+  for (std::size_t i = 0; i < values.size(); ++i) target[values[i].first] = value_ids.at({feature.id, hashes[i]});
 
   // 2. The artifacts' current links, and which of them point at values of this feature.
   json links = json::array();

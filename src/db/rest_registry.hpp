@@ -101,6 +101,9 @@ class RestRegistry : public Registry {
   std::vector<Resolved> resolve_features(const std::vector<FeatureRef>& refs);
   /// All rows of a generic query on `model` (LaminHub's `POST .../modules/core/{model}`), page by page.
   nlohmann::json query_all(const std::string& model, const nlohmann::json& body);
+  /// The ids of the JsonValue rows of `records` (`feature_id`, `value`, `hash`), by (feature id, hash), creating
+  /// those that do not exist yet; created rows belong to the current run, as in the SQLite backend.
+  std::map<std::pair<std::int64_t, std::string>, std::int64_t> json_value_ids(const nlohmann::json& records);
 
   static constexpr std::size_t kMaxRecords = 1000;  // rows per generic call (lamin-serve's limit)
   std::map<std::int64_t, nlohmann::json> values_of(const std::string& host, const std::vector<std::int64_t>& ids);

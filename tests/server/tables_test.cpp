@@ -392,6 +392,41 @@ TEST(Values, SetFeatureValuesThroughTheServerEqualsTheSqliteBackend) {
             sql_rows(local_dir / "inst", "SELECT feature_id, value, hash FROM lamindb_jsonvalue ORDER BY hash"));
 }
 
+TEST(Values, ValuesCreatedInATrackedRunBelongToItOnBothBackends) {
+  // A value first written outside any run, then values written in a tracked run (add_values and
+  // set_feature_values): new JsonValue rows belong to the run, existing ones keep theirs, on both backends.
+  Served s;
+  auto local = init(s.tmp / "local");
+  const char* kRuns =
+      "SELECT f.name, v.value, coalesce(r.uid, 'none') FROM lamindb_jsonvalue v JOIN lamindb_feature f ON "
+      "f.id = v.feature_id LEFT JOIN lamindb_run r ON r.id = v.run_id ORDER BY f.name, v.value";
+  std::vector<std::vector<std::vector<std::string>>> rows;
+  std::vector<std::string> run_uids;
+  for (auto* inst : {&s.remote, &local}) {
+    Registry& r = **inst;
+    const Feature epoch = r.create_feature(FeatureOptions("epoch", "int"));
+    const Feature rank = r.create_feature(FeatureOptions("model_rank", "int"));
+    auto a = r.create_artifact(write_file(s.tmp / "m.ckpt", "m"), ArtifactOptions("m.ckpt"));
+    auto b = r.create_artifact(write_file(s.tmp / "n.ckpt", "n"), ArtifactOptions("n.ckpt"));
+    r.add_values(a, {{epoch, 1}});  // before the run
+    const lamin::Run run = track(*inst, nullptr, TrackOptions().transform_key("values.py"));
+    run_uids.push_back(run.uid);
+    r.add_values(a, {{epoch, 1}, {epoch, 2}});
+    r.add_values(run, {{epoch, 3}});
+    r.set_feature_values(rank, {{a.id, 0}, {b.id, 1}});
+    finish();
+    rows.push_back(sql_rows(inst == &s.remote ? s.tmp / "served" : s.tmp / "local", kRuns));
+  }
+  for (std::size_t i = 0; i < 2; ++i) {
+    const std::vector<std::vector<std::string>> expected = {{"epoch", "1", "none"},
+                                                            {"epoch", "2", run_uids[i]},
+                                                            {"epoch", "3", run_uids[i]},
+                                                            {"model_rank", "0", run_uids[i]},
+                                                            {"model_rank", "1", run_uids[i]}};
+    EXPECT_EQ(rows[i], expected) << (i == 0 ? "served" : "local");
+  }
+}
+
 TEST(Values, ValidationErrorsAreTheSqliteBackends) {
   Served s;
   auto local = init(s.tmp / "local");
