@@ -21,6 +21,7 @@
 #include "lamin/pl/progress_bar.hpp"
 #include "lamin/pl/tensorboard_logger.hpp"
 #include "lamin/pl/timer.hpp"
+#include "grad_scaler.hpp"
 #include "trainer_internal.hpp"
 #include "trainer_state.hpp"
 
@@ -135,6 +136,7 @@ struct Trainer::Impl {
   std::optional<at::ScalarType> true_precision_dtype;
   bool autocast = false;
   at::ScalarType autocast_dtype = at::kHalf;
+  std::unique_ptr<detail::GradScaler> grad_scaler;  // "16-mixed": dynamic loss scaling
   bool fit_has_run = false;
   std::chrono::steady_clock::time_point last_val_time;  // time-based val_check_interval: the timer's start
   std::vector<std::shared_ptr<Callback>> ordered;  // callbacks with Checkpoints moved to the end
@@ -154,18 +156,24 @@ struct Trainer::Impl {
   // ---- precision -----------------------------------------------------------------------------------------
   /// The dtype of a "-true" precision (module and floating-point batches), or autocast for a "-mixed" one.
   void configure_precision() {
-    const std::string& prec = self.options_.precision();
+    std::string prec = self.options_.precision();
     true_precision_dtype.reset();
     autocast = false;
     if (prec == "64-true" || prec == "64") true_precision_dtype = at::kDouble;
     if (prec == "16-true") true_precision_dtype = at::kHalf;
     if (prec == "bf16-true") true_precision_dtype = at::kBFloat16;
+    if ((prec == "16-mixed" || prec == "16") && !self.device_.is_cuda()) {
+      lamin::log::warn("You passed `Trainer(accelerator='cpu', precision='16-mixed')` but AMP with fp16 is not "
+                       "supported on CPU. Using `precision='bf16-mixed'` instead.");
+      self.options_.precision("bf16-mixed");
+      prec = "bf16-mixed";
+    }
     if (prec == "16-mixed" || prec == "16") {
-      if (!self.device_.is_cuda()) {
-        throw ConfigurationError("16-mixed precision needs a CUDA device; use bf16-mixed on CPU");
-      }
       autocast = true;
       autocast_dtype = at::kHalf;
+      if (!grad_scaler) grad_scaler = std::make_unique<detail::GradScaler>();  // kept across fits, as Lightning's plugin
+    } else {
+      grad_scaler.reset();
     }
     if (prec == "bf16-mixed" || prec == "bf16") {
       autocast = true;
@@ -522,6 +530,7 @@ struct Trainer::Impl {
           }
         }
         at::Tensor scaled = accumulate > 1 ? loss / static_cast<double>(accumulate) : loss;
+        if (grad_scaler) scaled = grad_scaler->scale(scaled);  // the hooks see the scaled loss, as in Lightning
         callbacks("on_before_backward", [&](Callback& c) { c.on_before_backward(self, m, scaled); });
         module("on_before_backward", [&](LightningModule& mod) { mod.on_before_backward(scaled); });
         module("backward", [&](LightningModule& mod) { mod.backward(scaled); });
@@ -529,6 +538,8 @@ struct Trainer::Impl {
         module("on_after_backward", [&](LightningModule& mod) { mod.on_after_backward(); });
         if (should_step) {
           for (auto& opt : self.optimizers_) {
+            // "16-mixed": the gradients are unscaled before the hooks and clipping see them.
+            if (grad_scaler) grad_scaler->unscale(*opt);
             callbacks("on_before_optimizer_step", [&](Callback& c) { c.on_before_optimizer_step(self, m, *opt); });
             module("on_before_optimizer_step", [&](LightningModule& mod) { mod.on_before_optimizer_step(*opt); });
             if (self.options_.gradient_clip_val() && *self.options_.gradient_clip_val() > 0.0) {
@@ -538,7 +549,12 @@ struct Trainer::Impl {
               });
             }
             current_fx = "optimizer_step";
-            opt->step();
+            if (grad_scaler) {
+              grad_scaler->step(*opt);  // skipped when a gradient is inf or NaN
+              grad_scaler->update();
+            } else {
+              opt->step();
+            }
           }
           ++self.global_step_;
         }
@@ -925,7 +941,7 @@ void Trainer::fit(LightningModule& module, DataLoader train, DataLoader val, std
     // 7. Optimizer, scheduler and loop progress.
     if (resume) {
       detail::TrainerCheckpointing::restore_training_state(*this, *resume, im.epoch_progress, im.batch_progress,
-                                                           im.start_batch_idx);
+                                                           im.start_batch_idx, im.grad_scaler.get());
       im.total_batch_idx = im.batch_progress.total.completed;
     }
     // 8.-11.
@@ -1067,7 +1083,8 @@ std::vector<at::Tensor> Trainer::predict(LightningModule& module, DataLoader pre
 void Trainer::save_checkpoint(const std::string& path, bool weights_only) {
   if (module_ == nullptr) throw Error("Saving a checkpoint is only possible if a model is attached to the Trainer.");
   CheckpointDict ckpt =
-      detail::TrainerCheckpointing::dump(*this, weights_only, impl_->epoch_progress, impl_->batch_progress);
+      detail::TrainerCheckpointing::dump(*this, weights_only, impl_->epoch_progress, impl_->batch_progress,
+                                         impl_->grad_scaler.get());
   if (!is_global_zero()) return;
   save_checkpoint_file(ckpt, path);
 }

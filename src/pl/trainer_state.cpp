@@ -10,6 +10,7 @@
 #include "lamin/pl/checkpoint_io.hpp"
 #include "lamin/pl/model_checkpoint.hpp"
 #include "lamin/pl/trainer.hpp"
+#include "grad_scaler.hpp"
 #include "module_state.hpp"
 
 namespace fs = std::filesystem;
@@ -223,7 +224,7 @@ IValue loops_state(Trainer& trainer, const Progress& epoch_progress, const Progr
 }  // namespace
 
 CheckpointDict TrainerCheckpointing::dump(Trainer& trainer, bool weights_only, const Progress& epoch_progress,
-                                          const Progress& batch_progress) {
+                                          const Progress& batch_progress, const GradScaler* scaler) {
   LightningModule& module = *trainer.lightning_module();
   CheckpointDict ckpt = make_checkpoint_dict();
   ckpt.insert("epoch", trainer.current_epoch());
@@ -245,6 +246,7 @@ CheckpointDict TrainerCheckpointing::dump(Trainer& trainer, bool weights_only, c
     c10::impl::GenericList schedulers(c10::AnyType::get());
     for (auto& cfg : trainer.lr_scheduler_configs()) schedulers.push_back(json_to_ivalue(cfg.scheduler->state_dict()));
     ckpt.insert("lr_schedulers", schedulers);
+    if (scaler) ckpt.insert("MixedPrecision", scaler->state_dict());
   }
   if (module.has_hparams()) {
     ckpt.insert("hyper_parameters", json_to_ivalue(module.hparams()));
@@ -307,8 +309,9 @@ void TrainerCheckpointing::restore_model_and_callbacks(Trainer& trainer, const C
 
 void TrainerCheckpointing::restore_training_state(Trainer& trainer, const CheckpointDict& checkpoint,
                                                   Progress& epoch_progress, Progress& batch_progress,
-                                                  std::int64_t& start_batch_idx) {
+                                                  std::int64_t& start_batch_idx, GradScaler* scaler) {
   const std::string source = trainer.ckpt_path().value_or("checkpoint");
+  if (scaler && checkpoint.contains("MixedPrecision")) scaler->load_state_dict(checkpoint.at("MixedPrecision"));
   if (!checkpoint.contains("optimizer_states")) {
     throw IntegrityError("Trying to restore optimizer state but checkpoint '" + source +
                          "' contains only the model. This is probably due to `ModelCheckpoint.save_weights_only` "

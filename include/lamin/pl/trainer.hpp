@@ -116,7 +116,8 @@ struct TrainerOptions {
   /// Device index for "cuda" (Lightning's `devices=[i]`); one device per process.
   LAMIN_ARG(std::int64_t, device_index) = 0;
   /// "32-true", "64-true", "16-true", "bf16-true" (weights and inputs cast), "16-mixed", "bf16-mixed" (CUDA
-  /// autocast; on CPU "bf16-mixed" uses CPU autocast).
+  /// autocast; on CPU "bf16-mixed" uses CPU autocast). "16-mixed" scales the loss (torch.amp.GradScaler's rules);
+  /// on CPU it warns and becomes "bf16-mixed", as in Lightning.
   LAMIN_ARG(std::string, precision) = "32-true";
   LAMIN_ARG(std::vector<std::shared_ptr<Callback>>, callbacks) = {};
   LAMIN_ARG(bool, enable_checkpointing) = true;
