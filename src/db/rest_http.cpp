@@ -41,6 +41,8 @@ RestOptions RestOptions::from_environment() {
     }
   }
   if (const char* v = std::getenv("LAMIN_CA_BUNDLE"); v && *v) o.ca_bundle = v;
+  if (const char* v = std::getenv("LAMIN_CLIENT_CERT"); v && *v) o.client_cert = v;
+  if (const char* v = std::getenv("LAMIN_CLIENT_KEY"); v && *v) o.client_key = v;
   return o;
 }
 
@@ -78,6 +80,15 @@ bool retryable(CURLcode rc) {
   }
 }
 
+/// Whether OpenSSL's message is a TLS alert by which a server turns away a client certificate (or its absence).
+bool refused_client_certificate(const std::string& message) {
+  for (const char* alert : {"alert certificate required", "alert unknown ca", "alert bad certificate",
+                            "alert certificate unknown", "alert certificate expired"}) {
+    if (message.find(alert) != std::string::npos) return true;
+  }
+  return false;
+}
+
 /// Printable, short excerpt of an answer for error messages.
 std::string excerpt(const std::string& body) {
   std::string out;
@@ -91,6 +102,17 @@ std::string excerpt(const std::string& body) {
 HttpClient::HttpClient(std::string base_url, RestOptions options)
     : base_url_(std::move(base_url)), options_(std::move(options)) {
   while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
+  if (options_.client_cert.empty() != options_.client_key.empty()) {
+    throw ConfigurationError("a client certificate and its key go together: set both LAMIN_CLIENT_CERT and "
+                             "LAMIN_CLIENT_KEY (RestOptions::client_cert and client_key), or neither");
+  }
+  for (const std::string* f : {&options_.client_cert, &options_.client_key}) {
+    std::error_code ec;
+    if (!f->empty() && !std::filesystem::is_regular_file(*f, ec)) {
+      const std::string what = f == &options_.client_cert ? "certificate" : "key";
+      throw ConfigurationError("cannot read the TLS client " + what + " '" + *f + "'");
+    }
+  }
   std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   curl_ = curl_easy_init();
   if (!curl_) throw NetworkError("libcurl: could not create a handle");
@@ -164,6 +186,10 @@ std::string HttpClient::perform_locked(const std::string& method, const std::str
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
     if (!options_.ca_bundle.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_bundle.c_str());
+    if (!options_.client_cert.empty()) {
+      curl_easy_setopt(c, CURLOPT_SSLCERT, options_.client_cert.c_str());
+      curl_easy_setopt(c, CURLOPT_SSLKEY, options_.client_key.c_str());
+    }
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
     curl_slist* headers = nullptr;
@@ -201,6 +227,15 @@ std::string HttpClient::perform_locked(const std::string& method, const std::str
                       "RestOptions::ca_bundle, to the PEM file of the CA that signed it)";
       } else if (rc == CURLE_SSL_CACERT_BADFILE) {
         last_error += " (the CA bundle '" + options_.ca_bundle + "' cannot be read)";
+      } else if (rc == CURLE_SSL_CERTPROBLEM) {
+        last_error += " (the client certificate '" + options_.client_cert + "' or its key cannot be used)";
+      } else if (refused_client_certificate(last_error)) {
+        // The server's handshake refused this client's certificate, or its absence: retrying changes nothing.
+        retry = false;
+        last_error += options_.client_cert.empty()
+                          ? " (the server requires a client certificate: set LAMIN_CLIENT_CERT and LAMIN_CLIENT_KEY, "
+                            "or RestOptions::client_cert and client_key, to one its CA signed)"
+                          : " (the server does not accept the client certificate '" + options_.client_cert + "')";
       }
     } else if (status == 408 || status == 429 || status >= 500) {
       retry = true;

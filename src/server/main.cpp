@@ -4,7 +4,7 @@
 //   lamin-serve --instance DIR --port P [--host 127.0.0.1] [--token-file F] [--init]
 //               [--token-lifetime SECONDS] [--jwt-secret-file S]
 //               [--max-body BYTES] [--max-upload BYTES] [--threads N]
-//               [--tls-cert CERT.pem --tls-key KEY.pem]
+//               [--tls-cert CERT.pem --tls-key KEY.pem [--tls-client-ca CA.pem]]
 //
 // Authentication (LaminHub's): the API keys are the non-empty lines of F. `POST /api/account/jwt` with
 // `{"api_key": K}` exchanges a key for `{"accessToken": <jwt>}`, an HS256 JWT valid for --token-lifetime seconds
@@ -20,7 +20,8 @@
 // answered from the record and never applied twice. Registry calls are serialised by one mutex (SQLite has one
 // writer anyway); uploads stream to a temporary file under `<root>/.lamindb/.uploads/` outside the lock.
 //
-// With --tls-cert and --tls-key (PEM) it serves HTTPS, through cpp-httplib's SSLServer (OpenSSL).
+// With --tls-cert and --tls-key (PEM) it serves HTTPS, through cpp-httplib's SSLServer (OpenSSL); with
+// --tls-client-ca as well, the handshake requires a client certificate that CA signed (mutual TLS).
 
 #include <signal.h>
 #include <unistd.h>
@@ -72,6 +73,7 @@ struct Config {
   std::size_t max_upload = std::size_t(64) << 30;  // multipart uploads
   int threads = 16;
   fs::path tls_cert, tls_key;  // PEM files; both set: HTTPS
+  fs::path tls_client_ca;      // PEM: clients must present a certificate this CA signed (mutual TLS)
   bool tls() const { return !tls_cert.empty(); }
 };
 
@@ -79,14 +81,19 @@ struct Config {
 std::unique_ptr<httplib::Server> make_server(const Config& config) {
   if (!config.tls()) return std::make_unique<httplib::Server>();
 #ifdef CPPHTTPLIB_OPENSSL_SUPPORT
-  for (const fs::path& f : {config.tls_cert, config.tls_key}) {
+  for (const fs::path& f : {config.tls_cert, config.tls_key, config.tls_client_ca}) {
     std::error_code ec;
-    if (!fs::is_regular_file(f, ec)) throw std::runtime_error("cannot read TLS file '" + f.string() + "'");
+    if (!f.empty() && !fs::is_regular_file(f, ec)) throw std::runtime_error("cannot read TLS file '" + f.string() + "'");
   }
-  auto server = std::make_unique<httplib::SSLServer>(config.tls_cert.c_str(), config.tls_key.c_str());
+  // With a client CA, cpp-httplib makes OpenSSL require a client certificate signed by it (else no handshake).
+  auto server = std::make_unique<httplib::SSLServer>(
+      config.tls_cert.c_str(), config.tls_key.c_str(),
+      config.tls_client_ca.empty() ? nullptr : config.tls_client_ca.c_str());
   if (!server->is_valid()) {
     throw std::runtime_error("the TLS certificate '" + config.tls_cert.string() + "' and key '" +
-                             config.tls_key.string() + "' cannot be loaded, or do not match");
+                             config.tls_key.string() + "'" +
+                             (config.tls_client_ca.empty() ? "" : " or the client CA '" + config.tls_client_ca.string() + "'") +
+                             " cannot be loaded, or do not match");
   }
   return server;
 #else
@@ -123,8 +130,9 @@ class Server {
     } else if (!svr_->bind_to_port(config_.host.c_str(), port)) {
       return fail("cannot bind " + config_.host + ":" + std::to_string(port));
     }
-    std::printf("lamin-serve: listening on %s://%s:%d (instance %s)\n", config_.tls() ? "https" : "http",
-                config_.host.c_str(), port, root_.string().c_str());
+    std::printf("lamin-serve: listening on %s://%s:%d (instance %s)%s\n", config_.tls() ? "https" : "http",
+                config_.host.c_str(), port, root_.string().c_str(),
+                config_.tls_client_ca.empty() ? "" : ", client certificates required");
     std::fflush(stdout);
     return svr_->listen_after_bind() ? 0 : 1;
   }
@@ -688,14 +696,16 @@ const char* kUsage =
     "usage: lamin-serve --instance DIR --port P [--host ADDR] [--token-file F] [--init]\n"
     "                   [--token-lifetime SECONDS] [--jwt-secret-file S]\n"
     "                   [--max-body BYTES] [--max-upload BYTES] [--threads N]\n"
-    "                   [--tls-cert CERT.pem --tls-key KEY.pem]\n"
+    "                   [--tls-cert CERT.pem --tls-key KEY.pem [--tls-client-ca CA.pem]]\n"
     "\n"
     "Serves LaminDB's REST API over the lamin-cpp instance at DIR. --port 0 picks a free port (printed).\n"
     "With --token-file (one API key per line), POST /api/account/jwt {\"api_key\": K} answers {\"accessToken\": JWT}\n"
     "(valid --token-lifetime seconds, default 3600; signed with a random secret, or the contents of S), and every\n"
     "request needs `Authorization: Bearer <JWT or API key>`; without one, the server\n"
     "only binds to loopback addresses. With --tls-cert and --tls-key (PEM: the certificate chain, the private key)\n"
-    "it serves HTTPS; clients verify the certificate (LAMIN_CA_BUNDLE names a CA file for a private CA).\n";
+    "it serves HTTPS; clients verify the certificate (LAMIN_CA_BUNDLE names a CA file for a private CA). With\n"
+    "--tls-client-ca, only clients presenting a certificate that CA signed get through the handshake\n"
+    "(LAMIN_CLIENT_CERT and LAMIN_CLIENT_KEY name theirs); tokens are still checked.\n";
 
 std::atomic<Server*> g_server{nullptr};
 
@@ -750,6 +760,8 @@ int main(int argc, char** argv) {
         config.tls_cert = value();
       } else if (a == "--tls-key") {
         config.tls_key = value();
+      } else if (a == "--tls-client-ca") {
+        config.tls_client_ca = value();
       } else {
         throw std::runtime_error("unknown argument '" + a + "'");
       }
@@ -758,6 +770,8 @@ int main(int argc, char** argv) {
       throw std::runtime_error("--instance DIR and --port P are required");
     if (config.tls_cert.empty() != config.tls_key.empty())
       throw std::runtime_error("--tls-cert and --tls-key go together");
+    if (!config.tls_client_ca.empty() && config.tls_cert.empty())
+      throw std::runtime_error("--tls-client-ca needs --tls-cert and --tls-key");
     if (config.api_keys.empty() && config.host != "127.0.0.1" && config.host != "::1" && config.host != "localhost")
       throw std::runtime_error("without --token-file the server only binds to loopback (use --host 127.0.0.1)");
   } catch (const std::exception& e) {

@@ -1,5 +1,6 @@
 // lamin-serve over HTTPS and the REST client verifying it: a certificate made for the test (OpenSSL), served on
-// 127.0.0.1; the client trusts it only through LAMIN_CA_BUNDLE / RestOptions::ca_bundle.
+// 127.0.0.1; the client trusts it only through LAMIN_CA_BUNDLE / RestOptions::ca_bundle. With --tls-client-ca the
+// server also verifies the client's certificate (mutual TLS).
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -40,6 +41,47 @@ void write_self_signed(const fs::path& cert_path, const fs::path& key_path, cons
     X509_EXTENSION_free(ext);
   }
   ASSERT_GT(X509_sign(cert.get(), key.get(), EVP_sha256()), 0);
+  FILE* c = std::fopen(cert_path.c_str(), "wb");
+  ASSERT_NE(c, nullptr);
+  PEM_write_X509(c, cert.get());
+  std::fclose(c);
+  FILE* k = std::fopen(key_path.c_str(), "wb");
+  ASSERT_NE(k, nullptr);
+  PEM_write_PrivateKey(k, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(k);
+}
+
+/// Writes a client certificate (and its P-256 key) that the CA in `ca_cert_path` / `ca_key_path` signed.
+void write_client_certificate(const fs::path& cert_path, const fs::path& key_path, const std::string& common_name,
+                              const fs::path& ca_cert_path, const fs::path& ca_key_path) {
+  FILE* f = std::fopen(ca_cert_path.c_str(), "rb");
+  ASSERT_NE(f, nullptr);
+  std::unique_ptr<X509, decltype(&X509_free)> ca(PEM_read_X509(f, nullptr, nullptr, nullptr), X509_free);
+  std::fclose(f);
+  f = std::fopen(ca_key_path.c_str(), "rb");
+  ASSERT_NE(f, nullptr);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> ca_key(PEM_read_PrivateKey(f, nullptr, nullptr, nullptr),
+                                                               EVP_PKEY_free);
+  std::fclose(f);
+  ASSERT_TRUE(ca && ca_key);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), EVP_PKEY_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), X509_free);
+  X509_set_version(cert.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 2);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
+  X509_set_pubkey(cert.get(), key.get());
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1, 0);
+  X509_set_issuer_name(cert.get(), X509_get_subject_name(ca.get()));
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, ca.get(), cert.get(), nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_ext_key_usage, "clientAuth");
+  ASSERT_NE(ext, nullptr);
+  X509_add_ext(cert.get(), ext, -1);
+  X509_EXTENSION_free(ext);
+  ASSERT_GT(X509_sign(cert.get(), ca_key.get(), EVP_sha256()), 0);
   FILE* c = std::fopen(cert_path.c_str(), "wb");
   ASSERT_NE(c, nullptr);
   PEM_write_X509(c, cert.get());
@@ -130,6 +172,65 @@ TEST_F(Tls, AnUntrustedCertificateIsRefusedByDefault) {
   EXPECT_TRUE(!r || r->status != 200);
 }
 
+TEST_F(Tls, WithAClientCaOnlyClientsWithACertificateItSignedGetIn) {
+  // cert.pem is its own CA: it serves, and it signs the trainer's client certificate.
+  write_client_certificate(tmp / "client.pem", tmp / "client-key.pem", "trainer", tmp / "cert.pem", tmp / "key.pem");
+  std::vector<std::string> args = tls_args();
+  args.insert(args.end(), {"--tls-client-ca", (tmp / "cert.pem").string()});
+  ServeProcess server(tmp / "served", token_file(tmp), args);
+  server.start();
+
+  RestOptions mine = rest_options();
+  mine.ca_bundle = (tmp / "cert.pem").string();
+  mine.client_cert = (tmp / "client.pem").string();
+  mine.client_key = (tmp / "client-key.pem").string();
+  auto remote = connect_rest(server.url(), mine);
+  remote->create_feature(FeatureOptions("val_loss", "float"));
+  auto a = remote->create_artifact(write_file(tmp / "files" / "m.ckpt", "weights over mutual TLS"),
+                                   ArtifactOptions("ckpt/m.ckpt").kind("model"));
+  remote->add_values(a, {{"val_loss", 0.25}});
+  EXPECT_EQ(remote->artifacts().where(feature("val_loss") < 0.5).count(), 1);
+
+  // No certificate, or one another CA signed: turned away in the handshake, at once, with a hint, never the key.
+  RestOptions none = mine, foreign = mine;
+  none.client_cert.clear();
+  none.client_key.clear();
+  foreign.client_cert = (tmp / "other.pem").string();
+  foreign.client_key = (tmp / "other-key.pem").string();
+  for (const auto& [options, hint] : {std::pair<RestOptions, std::string>{none, "LAMIN_CLIENT_CERT"},
+                                      {foreign, "does not accept the client certificate"}}) {
+    try {
+      connect_rest(server.url(), options);
+      ADD_FAILURE() << "connected without an accepted client certificate";
+    } catch (const NetworkError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(hint), std::string::npos) << what;
+      EXPECT_EQ(what.find(kToken), std::string::npos) << what;
+      EXPECT_EQ(what.find("after"), std::string::npos) << "a refused certificate is not retried: " << what;
+    }
+  }
+
+  // Through the environment, as lamin::connect(url) and the CLI resolve it.
+  ::setenv("LAMIN_API_KEY", kToken, 1);
+  ::setenv("LAMIN_CA_BUNDLE", (tmp / "cert.pem").c_str(), 1);
+  ::setenv("LAMIN_CLIENT_CERT", (tmp / "client.pem").c_str(), 1);
+  ::setenv("LAMIN_CLIENT_KEY", (tmp / "client-key.pem").c_str(), 1);
+  EXPECT_EQ(connect(server.url())->artifacts().count(), 1);
+  ::unsetenv("LAMIN_CLIENT_KEY");
+  EXPECT_THROW(connect(server.url()), ConfigurationError);  // a certificate without its key
+  ::unsetenv("LAMIN_CLIENT_CERT");
+  ::unsetenv("LAMIN_CA_BUNDLE");
+  ::unsetenv("LAMIN_API_KEY");
+  RestOptions missing = mine;
+  missing.client_key = (tmp / "no-such-key.pem").string();
+  try {
+    connect_rest(server.url(), missing);
+    ADD_FAILURE() << "connected with a missing client key";
+  } catch (const ConfigurationError& e) {
+    EXPECT_NE(std::string(e.what()).find("no-such-key.pem"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(Tls, BadCertificateFilesStopTheServerWithAMessage) {
   const std::string serve = std::string(LAMIN_SERVE_PATH) + " --instance " + (tmp / "served").string() + " --init --port 0";
   auto [rc, out] = run_command(serve + " --tls-cert " + (tmp / "cert.pem").string());
@@ -144,6 +245,15 @@ TEST_F(Tls, BadCertificateFilesStopTheServerWithAMessage) {
                                   (tmp / "other-key.pem").string());
   EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find("do not match"), std::string::npos) << out;
+  EXPECT_EQ(out.find("listening"), std::string::npos) << out;
+  // A client CA without a certificate to serve, and one that is missing.
+  std::tie(rc, out) = run_command(serve + " --tls-client-ca " + (tmp / "cert.pem").string());
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("--tls-client-ca needs --tls-cert and --tls-key"), std::string::npos) << out;
+  std::tie(rc, out) = run_command(serve + " --tls-cert " + (tmp / "cert.pem").string() + " --tls-key " +
+                                  (tmp / "key.pem").string() + " --tls-client-ca " + (tmp / "no-ca.pem").string());
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("no-ca.pem"), std::string::npos) << out;
   EXPECT_EQ(out.find("listening"), std::string::npos) << out;
 }
 

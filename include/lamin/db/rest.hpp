@@ -33,6 +33,10 @@ struct RestOptions {
   std::string ca_bundle;
   /// TLS peer and host verification; on by default. Turn off only for tests against self-signed servers.
   bool verify_tls = true;
+  /// Client certificate and its private key (PEM files), for servers that require one (mutual TLS; lamin-serve
+  /// with --tls-client-ca). Both or neither. Default: $LAMIN_CLIENT_CERT and $LAMIN_CLIENT_KEY.
+  std::string client_cert;
+  std::string client_key;
   double connect_timeout_s = 5;
   /// Per attempt, for JSON calls. File transfers instead abort below 1 KiB/s for `request_timeout_s`.
   double request_timeout_s = 30;
@@ -43,7 +47,7 @@ struct RestOptions {
   /// Stop retrying once this much time has passed since the first attempt.
   double retry_budget_s = 60;
 
-  /// The defaults with token and CA bundle resolved from the environment / config file.
+  /// The defaults with token, CA bundle and client certificate resolved from the environment / config file.
   static RestOptions from_environment();
 };
 
