@@ -80,15 +80,6 @@ bool retryable(CURLcode rc) {
   }
 }
 
-/// Whether OpenSSL's message is a TLS alert by which a server turns away a client certificate (or its absence).
-bool refused_client_certificate(const std::string& message) {
-  for (const char* alert : {"alert certificate required", "alert unknown ca", "alert bad certificate",
-                            "alert certificate unknown", "alert certificate expired"}) {
-    if (message.find(alert) != std::string::npos) return true;
-  }
-  return false;
-}
-
 /// Printable, short excerpt of an answer for error messages.
 std::string excerpt(const std::string& body) {
   std::string out;
@@ -229,13 +220,6 @@ std::string HttpClient::perform_locked(const std::string& method, const std::str
         last_error += " (the CA bundle '" + options_.ca_bundle + "' cannot be read)";
       } else if (rc == CURLE_SSL_CERTPROBLEM) {
         last_error += " (the client certificate '" + options_.client_cert + "' or its key cannot be used)";
-      } else if (refused_client_certificate(last_error)) {
-        // The server's handshake refused this client's certificate, or its absence: retrying changes nothing.
-        retry = false;
-        last_error += options_.client_cert.empty()
-                          ? " (the server requires a client certificate: set LAMIN_CLIENT_CERT and LAMIN_CLIENT_KEY, "
-                            "or RestOptions::client_cert and client_key, to one its CA signed)"
-                          : " (the server does not accept the client certificate '" + options_.client_cert + "')";
       }
     } else if (status == 408 || status == 429 || status >= 500) {
       retry = true;
@@ -262,6 +246,12 @@ std::string HttpClient::perform_locked(const std::string& method, const std::str
       if (j.is_object() && j.contains("error") && j["error"].is_object()) {
         kind = j["error"].value("kind", kind);
         message = j["error"].value("message", message);
+      }
+      if (kind == "client_certificate") {
+        message += options_.client_cert.empty()
+                       ? " (set LAMIN_CLIENT_CERT and LAMIN_CLIENT_KEY, or RestOptions::client_cert and client_key, "
+                         "to a certificate that the server's client CA signed, and its key)"
+                       : " (the client certificate is '" + options_.client_cert + "')";
       }
       if (status == 401 || status == 403) kind = "configuration";
       if (status == 413) kind = "validation";

@@ -21,7 +21,8 @@
 // writer anyway); uploads stream to a temporary file under `<root>/.lamindb/.uploads/` outside the lock.
 //
 // With --tls-cert and --tls-key (PEM) it serves HTTPS, through cpp-httplib's SSLServer (OpenSSL); with
-// --tls-client-ca as well, the handshake requires a client certificate that CA signed (mutual TLS).
+// --tls-client-ca as well, only requests over a connection with a client certificate that CA signed are served
+// (mutual TLS); others are answered 403.
 
 #include <signal.h>
 #include <unistd.h>
@@ -85,10 +86,29 @@ std::unique_ptr<httplib::Server> make_server(const Config& config) {
     std::error_code ec;
     if (!f.empty() && !fs::is_regular_file(f, ec)) throw std::runtime_error("cannot read TLS file '" + f.string() + "'");
   }
-  // With a client CA, cpp-httplib makes OpenSSL require a client certificate signed by it (else no handshake).
-  auto server = std::make_unique<httplib::SSLServer>(
-      config.tls_cert.c_str(), config.tls_key.c_str(),
-      config.tls_client_ca.empty() ? nullptr : config.tls_client_ca.c_str());
+  std::unique_ptr<httplib::SSLServer> server;
+  if (config.tls_client_ca.empty()) {
+    server = std::make_unique<httplib::SSLServer>(config.tls_cert.c_str(), config.tls_key.c_str());
+  } else {
+    // The server asks for a client certificate but lets the handshake finish without an accepted one; such requests
+    // are answered 403 with a message (see routes()). Failing the handshake instead sends a TLS alert that, under
+    // TLS 1.3, a client may only see as a dropped connection once it has started sending its request.
+    server = std::make_unique<httplib::SSLServer>([&config](SSL_CTX& ctx) {
+      SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
+      SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+      if (SSL_CTX_use_certificate_chain_file(&ctx, config.tls_cert.c_str()) != 1 ||
+          SSL_CTX_use_PrivateKey_file(&ctx, config.tls_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+          SSL_CTX_check_private_key(&ctx) != 1 ||
+          SSL_CTX_load_verify_locations(&ctx, config.tls_client_ca.c_str(), nullptr) != 1) {
+        return false;
+      }
+      if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(config.tls_client_ca.c_str())) {
+        SSL_CTX_set_client_CA_list(&ctx, names);
+      }
+      SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+      return true;
+    });
+  }
   if (!server->is_valid()) {
     throw std::runtime_error("the TLS certificate '" + config.tls_cert.string() + "' and key '" +
                              config.tls_key.string() + "'" +
@@ -447,6 +467,25 @@ class Server {
     }
   }
 
+  // With --tls-client-ca: why the request's TLS client certificate is not accepted ("" when it is, and for
+  // GET /health).
+  std::string client_certificate_refusal(const httplib::Request& req) const {
+#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
+    if (config_.tls_client_ca.empty() || (req.method == "GET" && req.path == "/health")) return "";
+    SSL* ssl = const_cast<SSL*>(req.ssl);
+    X509* peer = ssl ? SSL_get_peer_certificate(ssl) : nullptr;
+    if (!peer) return "this server requires a TLS client certificate that its client CA signed; none was presented";
+    X509_free(peer);
+    const long verdict = SSL_get_verify_result(ssl);
+    if (verdict != X509_V_OK) {
+      return std::string("the TLS client certificate is not accepted: ") + X509_verify_cert_error_string(verdict);
+    }
+#else
+    (void)req;
+#endif
+    return "";
+  }
+
   void routes() {
     svr_->set_payload_max_length(config_.max_upload);
     // Answers go out in more than one write: without TCP_NODELAY, Nagle's algorithm holds the last one back until
@@ -454,6 +493,11 @@ class Server {
     svr_->set_tcp_nodelay(true);
     svr_->new_task_queue = [n = config_.threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
     svr_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (const auto refusal = client_certificate_refusal(req); !refusal.empty()) {
+        res.set_header("Connection", "close");
+        send_error(res, 403, "client_certificate", refusal);
+        return httplib::Server::HandlerResponse::Handled;
+      }
       const bool is_upload = req.path.find("/artifacts/upload") != std::string::npos;
       std::uint64_t len = 0;
       try {
@@ -704,7 +748,7 @@ const char* kUsage =
     "request needs `Authorization: Bearer <JWT or API key>`; without one, the server\n"
     "only binds to loopback addresses. With --tls-cert and --tls-key (PEM: the certificate chain, the private key)\n"
     "it serves HTTPS; clients verify the certificate (LAMIN_CA_BUNDLE names a CA file for a private CA). With\n"
-    "--tls-client-ca, only clients presenting a certificate that CA signed get through the handshake\n"
+    "--tls-client-ca, only clients presenting a certificate that CA signed are served, others get 403\n"
     "(LAMIN_CLIENT_CERT and LAMIN_CLIENT_KEY name theirs); tokens are still checked.\n";
 
 std::atomic<Server*> g_server{nullptr};
