@@ -1296,6 +1296,13 @@ std::int64_t SqliteRegistry::rank_artifacts(const QuerySpec& spec, const Feature
         ~Resume() { flag = true; }
       } resume{track_changes_};
       track_changes_ = false;
+      auto expect_changed = [&](std::int64_t changed) {
+        const auto expected = static_cast<std::int64_t>(moves.size());
+        if (changed != expected) {
+          throw IntegrityError("rank_artifacts: " + std::to_string(expected - changed) +
+                               " rank links changed underneath the registry");
+        }
+      };
       if (should_gather_rank_links(std::move(moved_ids))) {
         // The moving links lie thinly among other links, and every table page holding one would be rewritten.
         // Replacing them instead (which is what LaminDB's remove-and-add does) gathers them at the table's end, in
@@ -1310,11 +1317,7 @@ std::int64_t SqliteRegistry::rank_artifacts(const QuerySpec& spec, const Feature
         db_->prepare("DELETE FROM lamindb_artifactjsonvalue WHERE id IN (SELECT a FROM lamin_ints(?))")
             .bind(1, old_ids)
             .run();
-        if (db_->changes() != static_cast<std::int64_t>(moves.size())) {
-          throw IntegrityError("rank_artifacts: " + std::to_string(static_cast<std::int64_t>(moves.size()) -
-                                                                   db_->changes()) +
-                               " rank links changed underneath the registry");
-        }
+        expect_changed(db_->changes());
         auto insert = db_->prepare(
             "INSERT INTO lamindb_artifactjsonvalue (artifact_id, jsonvalue_id, run_id, created_by_id) "
             "SELECT a, b, ?, ? FROM lamin_ints(?) RETURNING id, artifact_id");
@@ -1350,10 +1353,7 @@ std::int64_t SqliteRegistry::rank_artifacts(const QuerySpec& spec, const Feature
               .run();
           changed += db_->changes();
         }
-        if (changed != static_cast<std::int64_t>(moves.size())) {
-          throw IntegrityError("rank_artifacts: " + std::to_string(static_cast<std::int64_t>(moves.size()) - changed) +
-                               " rank links changed underneath the registry");
-        }
+        expect_changed(changed);
         for (auto& m : moves) {
           m.link->jsonvalue_id = m.target;
           m.link->run_id = run_id;
