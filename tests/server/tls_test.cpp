@@ -9,38 +9,59 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "serve_util.hpp"
 
 namespace lamin::test {
 namespace {
 
-/// Writes a self-signed certificate for 127.0.0.1 and localhost (its own CA) and its P-256 key, as PEM.
-void write_self_signed(const fs::path& cert_path, const fs::path& key_path, const std::string& common_name) {
-  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), EVP_PKEY_free);
+using Key = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+using Certificate = std::unique_ptr<X509, decltype(&X509_free)>;
+
+/// Writes a certificate for `common_name` with `extensions` and a new P-256 key, as PEM: signed by the CA whose
+/// certificate and key files are `ca`, or by itself.
+void write_certificate(const fs::path& cert_path, const fs::path& key_path, const std::string& common_name,
+                       const std::vector<std::pair<int, const char*>>& extensions,
+                       const std::optional<std::pair<fs::path, fs::path>>& ca = std::nullopt) {
+  Key key(EVP_EC_gen("P-256"), EVP_PKEY_free);
   ASSERT_TRUE(key);
-  std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), X509_free);
+  Certificate cert(X509_new(), X509_free);
   X509_set_version(cert.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), ca ? 2 : 1);
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
   X509_set_pubkey(cert.get(), key.get());
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
-                             -1, 0);
-  X509_set_issuer_name(cert.get(), name);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1, 0);
+  Certificate ca_cert(nullptr, X509_free);
+  Key ca_key(nullptr, EVP_PKEY_free);
+  if (ca) {
+    FILE* f = std::fopen(ca->first.c_str(), "rb");
+    ASSERT_NE(f, nullptr);
+    ca_cert.reset(PEM_read_X509(f, nullptr, nullptr, nullptr));
+    std::fclose(f);
+    f = std::fopen(ca->second.c_str(), "rb");
+    ASSERT_NE(f, nullptr);
+    ca_key.reset(PEM_read_PrivateKey(f, nullptr, nullptr, nullptr));
+    std::fclose(f);
+    ASSERT_TRUE(ca_cert && ca_key);
+  }
+  X509* issuer = ca ? ca_cert.get() : cert.get();
+  X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer));
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
-  for (const auto& [nid, value] : {std::pair<int, const char*>{NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost"},
-                                   {NID_basic_constraints, "critical,CA:TRUE"}}) {
+  X509V3_set_ctx(&ctx, issuer, cert.get(), nullptr, nullptr, 0);
+  for (const auto& [nid, value] : extensions) {
     X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
     ASSERT_NE(ext, nullptr);
     X509_add_ext(cert.get(), ext, -1);
     X509_EXTENSION_free(ext);
   }
-  ASSERT_GT(X509_sign(cert.get(), key.get(), EVP_sha256()), 0);
+  ASSERT_GT(X509_sign(cert.get(), ca ? ca_key.get() : key.get(), EVP_sha256()), 0);
   FILE* c = std::fopen(cert_path.c_str(), "wb");
   ASSERT_NE(c, nullptr);
   PEM_write_X509(c, cert.get());
@@ -51,45 +72,29 @@ void write_self_signed(const fs::path& cert_path, const fs::path& key_path, cons
   std::fclose(k);
 }
 
-/// Writes a client certificate (and its P-256 key) that the CA in `ca_cert_path` / `ca_key_path` signed.
+/// A self-signed certificate for 127.0.0.1 and localhost that is its own CA.
+void write_self_signed(const fs::path& cert_path, const fs::path& key_path, const std::string& common_name) {
+  write_certificate(cert_path, key_path, common_name,
+                    {{NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost"}, {NID_basic_constraints, "critical,CA:TRUE"}});
+}
+
+/// A client certificate that the CA in `ca_cert_path` / `ca_key_path` signed.
 void write_client_certificate(const fs::path& cert_path, const fs::path& key_path, const std::string& common_name,
                               const fs::path& ca_cert_path, const fs::path& ca_key_path) {
-  FILE* f = std::fopen(ca_cert_path.c_str(), "rb");
-  ASSERT_NE(f, nullptr);
-  std::unique_ptr<X509, decltype(&X509_free)> ca(PEM_read_X509(f, nullptr, nullptr, nullptr), X509_free);
-  std::fclose(f);
-  f = std::fopen(ca_key_path.c_str(), "rb");
-  ASSERT_NE(f, nullptr);
-  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> ca_key(PEM_read_PrivateKey(f, nullptr, nullptr, nullptr),
-                                                               EVP_PKEY_free);
-  std::fclose(f);
-  ASSERT_TRUE(ca && ca_key);
-  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), EVP_PKEY_free);
-  std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), X509_free);
-  X509_set_version(cert.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 2);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
-  X509_set_pubkey(cert.get(), key.get());
-  X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1, 0);
-  X509_set_issuer_name(cert.get(), X509_get_subject_name(ca.get()));
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, ca.get(), cert.get(), nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_ext_key_usage, "clientAuth");
-  ASSERT_NE(ext, nullptr);
-  X509_add_ext(cert.get(), ext, -1);
-  X509_EXTENSION_free(ext);
-  ASSERT_GT(X509_sign(cert.get(), ca_key.get(), EVP_sha256()), 0);
-  FILE* c = std::fopen(cert_path.c_str(), "wb");
-  ASSERT_NE(c, nullptr);
-  PEM_write_X509(c, cert.get());
-  std::fclose(c);
-  FILE* k = std::fopen(key_path.c_str(), "wb");
-  ASSERT_NE(k, nullptr);
-  PEM_write_PrivateKey(k, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-  std::fclose(k);
+  write_certificate(cert_path, key_path, common_name, {{NID_ext_key_usage, "clientAuth"}},
+                    std::make_pair(ca_cert_path, ca_key_path));
+}
+
+/// The message of the error of type E that connecting with `options` fails with (a test failure if it connects).
+template <typename E>
+std::string refusal(const std::string& url, const RestOptions& options) {
+  try {
+    connect_rest(url, options);
+  } catch (const E& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "connected to " << url;
+  return "";
 }
 
 fs::path token_file(const TempDir& tmp) { return write_file(tmp / "token", std::string(kToken) + "\n"); }
@@ -106,6 +111,15 @@ class Tls : public ::testing::Test {
   std::vector<std::string> tls_args(const std::string& cert = "cert.pem", const std::string& key = "key.pem") {
     return {"--tls-cert", (tmp / cert).string(), "--tls-key", (tmp / key).string()};
   }
+  /// A training's calls through `remote`: a feature, a checkpoint with its value, a query finding it.
+  Artifact register_checkpoint(Instance& remote, const std::string& content) {
+    remote->create_feature(FeatureOptions("val_loss", "float"));
+    auto a = remote->create_artifact(write_file(tmp / "files" / "m.ckpt", content),
+                                     ArtifactOptions("ckpt/m.ckpt").kind("model"));
+    remote->add_values(a, {{"val_loss", 0.25}});
+    EXPECT_EQ(remote->artifacts().where(feature("val_loss") < 0.5).count(), 1);
+    return a;
+  }
   TempDir tmp;
 };
 
@@ -117,11 +131,7 @@ TEST_F(Tls, ClientsTrustTheServerThroughTheirCaBundle) {
   RestOptions trusting = rest_options();
   trusting.ca_bundle = (tmp / "cert.pem").string();
   auto remote = connect_rest(server.url(), trusting);
-  remote->create_feature(FeatureOptions("val_loss", "float"));
-  auto a = remote->create_artifact(write_file(tmp / "files" / "m.ckpt", "weights over TLS"),
-                                   ArtifactOptions("ckpt/m.ckpt").kind("model"));
-  remote->add_values(a, {{"val_loss", 0.25}});
-  EXPECT_EQ(remote->artifacts().where(feature("val_loss") < 0.5).count(), 1);
+  const Artifact a = register_checkpoint(remote, "weights over TLS");
   download_file(remote, a, tmp / "back.ckpt");
   EXPECT_EQ(read_all(tmp / "back.ckpt"), "weights over TLS");
   EXPECT_EQ(connect(tmp / "served")->artifacts().key("ckpt/m.ckpt").count(), 1);  // on the server's disk
@@ -154,12 +164,8 @@ TEST_F(Tls, AnUntrustedCertificateIsRefusedByDefault) {
   }
   RestOptions missing = rest_options();
   missing.ca_bundle = (tmp / "no-such.pem").string();
-  try {
-    connect_rest(server.url(), missing);
-    ADD_FAILURE() << "connected with a missing CA bundle";
-  } catch (const NetworkError& e) {
-    EXPECT_NE(std::string(e.what()).find("no-such.pem"), std::string::npos) << e.what();
-  }
+  const std::string no_bundle = refusal<NetworkError>(server.url(), missing);
+  EXPECT_NE(no_bundle.find("no-such.pem"), std::string::npos) << no_bundle;
   // Turned off explicitly (tests against throwaway servers), the connection is made.
   RestOptions insecure = rest_options();
   insecure.verify_tls = false;
@@ -185,11 +191,7 @@ TEST_F(Tls, WithAClientCaOnlyClientsWithACertificateItSignedGetIn) {
   mine.client_cert = (tmp / "client.pem").string();
   mine.client_key = (tmp / "client-key.pem").string();
   auto remote = connect_rest(server.url(), mine);
-  remote->create_feature(FeatureOptions("val_loss", "float"));
-  auto a = remote->create_artifact(write_file(tmp / "files" / "m.ckpt", "weights over mutual TLS"),
-                                   ArtifactOptions("ckpt/m.ckpt").kind("model"));
-  remote->add_values(a, {{"val_loss", 0.25}});
-  EXPECT_EQ(remote->artifacts().where(feature("val_loss") < 0.5).count(), 1);
+  register_checkpoint(remote, "weights over mutual TLS");
 
   // No certificate, or one another CA signed: answered 403 with a message saying which, at once, never the key.
   RestOptions none = mine, foreign = mine;
@@ -200,14 +202,9 @@ TEST_F(Tls, WithAClientCaOnlyClientsWithACertificateItSignedGetIn) {
   for (const auto& [options, words] :
        {std::pair<RestOptions, std::vector<std::string>>{none, {"none was presented", "LAMIN_CLIENT_CERT"}},
         {foreign, {"is not accepted", "other.pem"}}}) {
-    try {
-      connect_rest(server.url(), options);
-      ADD_FAILURE() << "connected without an accepted client certificate";
-    } catch (const ConfigurationError& e) {
-      const std::string what = e.what();
-      for (const auto& w : words) EXPECT_NE(what.find(w), std::string::npos) << what;
-      EXPECT_EQ(what.find(kToken), std::string::npos) << what;
-    }
+    const std::string what = refusal<ConfigurationError>(server.url(), options);
+    for (const auto& w : words) EXPECT_NE(what.find(w), std::string::npos) << what;
+    EXPECT_EQ(what.find(kToken), std::string::npos) << what;
   }
   // Raw requests without a certificate: 403 JSON, except the health check.
   httplib::SSLClient raw("127.0.0.1", server.port());
@@ -233,21 +230,12 @@ TEST_F(Tls, WithAClientCaOnlyClientsWithACertificateItSignedGetIn) {
   ::unsetenv("LAMIN_API_KEY");
   RestOptions garbage = mine;
   garbage.client_cert = write_file(tmp / "garbage.pem", "not a certificate").string();
-  try {
-    connect_rest(server.url(), garbage);
-    ADD_FAILURE() << "connected with a client certificate that is no certificate";
-  } catch (const NetworkError& e) {
-    EXPECT_NE(std::string(e.what()).find("the client certificate '" + garbage.client_cert), std::string::npos)
-        << e.what();
-  }
+  const std::string bad_cert = refusal<NetworkError>(server.url(), garbage);
+  EXPECT_NE(bad_cert.find("the client certificate '" + garbage.client_cert), std::string::npos) << bad_cert;
   RestOptions missing = mine;
   missing.client_key = (tmp / "no-such-key.pem").string();
-  try {
-    connect_rest(server.url(), missing);
-    ADD_FAILURE() << "connected with a missing client key";
-  } catch (const ConfigurationError& e) {
-    EXPECT_NE(std::string(e.what()).find("no-such-key.pem"), std::string::npos) << e.what();
-  }
+  const std::string no_key = refusal<ConfigurationError>(server.url(), missing);
+  EXPECT_NE(no_key.find("no-such-key.pem"), std::string::npos) << no_key;
 }
 
 TEST_F(Tls, BadCertificateFilesStopTheServerWithAMessage) {
