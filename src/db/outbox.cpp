@@ -32,7 +32,13 @@ void create_tables(sqlite::Database& db) {
       "CREATE TABLE IF NOT EXISTS lamin_outbox_map (kind TEXT NOT NULL, local_id INTEGER NOT NULL, remote_id "
       "INTEGER NOT NULL, remote_uid TEXT, PRIMARY KEY (kind, local_id))");
   db.exec("CREATE TABLE IF NOT EXISTS lamin_outbox_meta (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)");
+  // The uploader asks for the oldest pending operation after every upload: without this index that is a scan of
+  // every operation ever uploaded.
+  db.exec("CREATE INDEX IF NOT EXISTS lamin_outbox_pending ON lamin_outbox_op (seq) WHERE state = 'pending'");
 }
+
+// Operation states: 'pending' until the server acknowledges it ('done') or rejects it ('failed'); 'superseded' when
+// the artifact it uploads or annotates was deleted locally before the upload was sent, so it never needs to.
 
 class OutboxRegistry : public Registry {
  public:
@@ -51,7 +57,17 @@ class OutboxRegistry : public Registry {
       ins.bind(1, url);
       ins.run();
     }
-    if (options_.background) uploader_ = std::thread([this] { upload_loop(); });
+    staging_dir_ = local_->info().root / ".lamindb" / "outbox-uploads";
+    sweep_staged();
+    if (options_.background) {
+      uploader_ = std::thread([this] {
+        try {
+          upload_loop();
+        } catch (...) {  // a thread's exception would end the process: uploads stop, training goes on
+          log::error("lamin: the outbox uploader stopped; run `lamin sync --outbox " + dir_.string() + "` later");
+        }
+      });
+    }
   }
 
   ~OutboxRegistry() override {
@@ -60,6 +76,7 @@ class OutboxRegistry : public Registry {
       stop_ = true;
     }
     cv_.notify_all();
+    idle_cv_.notify_all();
     if (uploader_.joinable()) uploader_.join();
     if (!options_.background) return;  // lamin status / lamin sync report for themselves
     try {
@@ -82,7 +99,10 @@ class OutboxRegistry : public Registry {
     auto s = db.prepare("SELECT state, COUNT(*) FROM lamin_outbox_op GROUP BY state");
     while (s.step()) {
       const auto state = s.text(0);
-      (state == "pending" ? st.pending : state == "failed" ? st.failed : st.done) += s.int64(1);
+      if (state == "pending") st.pending += s.int64(1);
+      else if (state == "failed") st.failed += s.int64(1);
+      else if (state == "superseded") st.superseded += s.int64(1);
+      else st.done += s.int64(1);
     }
     auto f = db.prepare("SELECT seq, op, error FROM lamin_outbox_op WHERE state = 'failed' ORDER BY seq LIMIT 10");
     while (f.step())
@@ -107,7 +127,7 @@ class OutboxRegistry : public Registry {
   void drain_until(Clock::time_point deadline) {
     double wait = options_.retry_min_s;
     while (Clock::now() < deadline) {
-      const auto r = upload_some(deadline);
+      const auto r = guarded_round(deadline);
       if (r == Round::empty) return;
       if (r == Round::transient) {
         std::this_thread::sleep_for(std::chrono::duration<double>(
@@ -127,9 +147,16 @@ class OutboxRegistry : public Registry {
       std::lock_guard<std::mutex> l(mutex_);
       local_->commit();
     }
+    idle_cv_.notify_all();
     cv_.notify_all();
   }
-  void rollback() noexcept override { std::lock_guard<std::mutex> l(mutex_); local_->rollback(); }
+  void rollback() noexcept override {
+    {
+      std::lock_guard<std::mutex> l(mutex_);
+      local_->rollback();
+    }
+    idle_cv_.notify_all();
+  }
   bool in_transaction() const override { return local_->in_transaction(); }
 
   std::optional<Artifact> find_artifact(const std::string& k) override { return read([&] { return local_->find_artifact(k); }); }
@@ -192,7 +219,7 @@ class OutboxRegistry : public Registry {
   void delete_artifact(const Artifact& a) override {
     write([&] {
       local_->delete_artifact(a);
-      enqueue("delete_artifact", {{"local_id", a.id}});
+      if (!supersede_upload(a.id)) enqueue("delete_artifact", {{"local_id", a.id}});
       return 0;
     });
   }
@@ -270,6 +297,12 @@ class OutboxRegistry : public Registry {
 
  private:
   enum class Round { empty, progress, transient };
+  struct Op {
+    std::int64_t seq = 0;
+    std::string op, key;
+    json payload;
+  };
+  using IdMaps = std::vector<std::tuple<std::string, std::int64_t, std::int64_t, std::string>>;
 
   template <typename F>
   auto read(F&& f) -> decltype(f()) {
@@ -284,7 +317,10 @@ class OutboxRegistry : public Registry {
     tx.commit();
     const bool outer = local_->in_transaction();
     lock.unlock();
-    if (!outer) cv_.notify_all();
+    if (!outer) {
+      idle_cv_.notify_all();
+      cv_.notify_all();
+    }
     return out;
   }
   std::int64_t max_id(const char* table) {
@@ -353,6 +389,87 @@ class OutboxRegistry : public Registry {
     return s.step() ? s.int64(0) : 0;
   }
 
+  // --- superseded uploads and staged bytes ------------------------------------------------------------------
+  /// Called (under the mutex, in the deleting transaction) when the artifact `local_id` is deleted locally. If its
+  /// upload is still queued, nothing of the artifact needs to reach the server: the upload and every queued
+  /// operation on the artifact become 'superseded' and true is returned. Otherwise the caller queues a delete. An
+  /// upload already under way finishes from its staged bytes and is then deleted on the server (see record()).
+  bool supersede_upload(std::int64_t local_id) {
+    auto& db = local_->database();
+    auto find = db.prepare(
+        "SELECT seq FROM lamin_outbox_op WHERE state = 'pending' AND op = 'artifact' AND "
+        "json_extract(payload, '$.local_id') = ? ORDER BY seq DESC LIMIT 1");
+    find.bind(1, local_id);
+    if (!find.step()) return false;
+    const std::int64_t since = find.int64(0);  // local ids can be reused: only operations from this upload on
+    db.prepare(
+          "UPDATE lamin_outbox_op SET state = 'superseded' WHERE state = 'pending' AND seq >= ?1 AND ("
+          "(op = 'artifact' AND json_extract(payload, '$.local_id') = ?2) OR "
+          "(op IN ('add_values', 'remove_values') AND json_extract(payload, '$.host') = 'artifact' AND "
+          "json_extract(payload, '$.local_id') = ?2) OR "
+          "(op = 'run_input' AND json_extract(payload, '$.artifact_id') = ?2))")
+        .bind(1, since)
+        .bind(2, local_id)
+        .run();
+    // Batched value writes (ranks) name many artifacts: this one leaves them.
+    std::vector<std::pair<std::int64_t, json>> batches;
+    {
+      auto s = db.prepare(
+          "SELECT seq, payload FROM lamin_outbox_op WHERE state = 'pending' AND op = 'set_feature_values' AND "
+          "seq > ?1 AND EXISTS (SELECT 1 FROM json_each(payload, '$.values') WHERE json_extract(value, '$[0]') = ?2)");
+      s.bind(1, since).bind(2, local_id);
+      while (s.step()) batches.emplace_back(s.int64(0), json::parse(s.text(1)));
+    }
+    for (auto& [seq, payload] : batches) {
+      json kept = json::array();
+      for (const auto& item : payload.at("values"))
+        if (item.at(0).get<std::int64_t>() != local_id) kept.push_back(item);
+      payload["values"] = kept;
+      auto u = kept.empty() ? db.prepare("UPDATE lamin_outbox_op SET state = 'superseded' WHERE seq = ?1")
+                            : db.prepare("UPDATE lamin_outbox_op SET payload = ?2 WHERE seq = ?1");
+      u.bind(1, seq);
+      if (!kept.empty()) u.bind(2, payload.dump());
+      u.run();
+    }
+    return true;
+  }
+
+  /// Where the bytes of upload `seq` wait for it: a hard link to the stored file, under the same file name (the
+  /// server derives the suffix from it). Made as the upload starts, under the mutex, so that a local delete (an
+  /// evicted checkpoint) cannot take the bytes from under the upload or its retries, in this process or the next.
+  fs::path staged_dir(std::int64_t seq) const { return staging_dir_ / std::to_string(seq); }
+  fs::path stage_upload(const Op& op) {
+    const fs::path stored = op.payload.at("file").get<std::string>();
+    const fs::path staged = staged_dir(op.seq) / stored.filename();
+    std::error_code ec;
+    if (fs::is_regular_file(staged, ec)) return staged;
+    fs::create_directories(staged.parent_path(), ec);
+    fs::create_hard_link(stored, staged, ec);
+    if (!ec) return staged;
+    if (fs::exists(stored)) log::debug("lamin: the outbox uploads " + stored.string() + " unstaged: " + ec.message());
+    return stored;
+  }
+  /// Removes the staged bytes of `seq` once it is no longer pending. REQUIRES: the mutex.
+  void unstage(std::int64_t seq) {
+    std::error_code ec;
+    if (!fs::exists(staged_dir(seq), ec)) return;
+    auto s = local_->database().prepare("SELECT 1 FROM lamin_outbox_op WHERE seq = ? AND state = 'pending'");
+    s.bind(1, seq);
+    if (!s.step()) fs::remove_all(staged_dir(seq), ec);
+  }
+  /// At open: staged bytes whose operation was answered or superseded before a crash could remove them.
+  void sweep_staged() {
+    std::error_code ec;
+    std::vector<std::int64_t> seqs;
+    for (fs::directory_iterator it(staging_dir_, ec), end; !ec && it != end; it.increment(ec)) {
+      try {
+        seqs.push_back(std::stoll(it->path().filename().string()));
+      } catch (const std::exception&) {
+      }
+    }
+    for (const auto seq : seqs) unstage(seq);
+  }
+
   // --- the uploader ------------------------------------------------------------------------------------------
   void upload_loop() {
     double wait = options_.retry_min_s;
@@ -361,7 +478,7 @@ class OutboxRegistry : public Registry {
         std::unique_lock<std::mutex> lock(mutex_);
         if (stop_) return;
       }
-      const auto r = upload_some(Clock::time_point::max());
+      const auto r = guarded_round(Clock::time_point::max());
       std::unique_lock<std::mutex> lock(mutex_);
       if (stop_) return;
       if (r == Round::empty) {
@@ -379,21 +496,47 @@ class OutboxRegistry : public Registry {
     }
   }
 
-  struct Op {
-    std::int64_t seq = 0;
-    std::string op, key;
-    json payload;
-  };
+  /// One round that never throws: an unexpected error (the local database failing, a corrupt queue entry) is
+  /// reported and retried like a network error, so neither the uploader thread nor a flush can end the process.
+  Round guarded_round(Clock::time_point deadline) noexcept {
+    std::string what = "unknown error";
+    try {
+      return upload_some(deadline);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    try {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        last_error_ = what;
+      }
+      log::warn("lamin: the outbox uploader failed (" + what + "); it retries, and training goes on");
+    } catch (...) {
+    }
+    return Round::transient;
+  }
+
+  /// Waits until no caller's transaction is open on the local state (or stop, or the deadline); true if none is.
+  /// The uploader's own writes must never join a caller's transaction: a rollback would take them, and connection
+  /// settings cannot change inside one. REQUIRES: `lock` holds the mutex.
+  bool wait_until_idle(std::unique_lock<std::mutex>& lock, Clock::time_point deadline) {
+    auto idle = [&] { return stop_ || !local_->in_transaction(); };
+    if (deadline == Clock::time_point::max()) idle_cv_.wait(lock, idle);
+    else idle_cv_.wait_until(lock, deadline, idle);
+    return !stop_ && !local_->in_transaction();
+  }
 
   /// Uploads pending operations in order until the queue is empty, a transient error, the deadline or stop.
   Round upload_some(Clock::time_point deadline) {
     bool progress = false;
     while (Clock::now() < deadline) {
       Op op;
+      fs::path file;
       {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::unique_lock<std::mutex> lock(mutex_);
         if (stop_) return Round::progress;
-        if (local_->in_transaction()) return Round::transient;  // a caller's transaction is open: not yet visible
+        if (!wait_until_idle(lock, deadline)) return progress ? Round::progress : Round::transient;
         auto s = local_->database().prepare(
             "SELECT seq, op, payload, key FROM lamin_outbox_op WHERE state = 'pending' ORDER BY seq LIMIT 1");
         if (!s.step()) return progress ? Round::progress : Round::empty;
@@ -401,39 +544,55 @@ class OutboxRegistry : public Registry {
         op.op = s.text(1);
         op.payload = json::parse(s.text(2));
         op.key = s.text(3);
+        if (op.op == "artifact") file = stage_upload(op);
       }
       std::string failure;
-      std::vector<std::tuple<std::string, std::int64_t, std::int64_t, std::string>> maps;
+      IdMaps maps;
       try {
         if (!remote_) remote_ = std::make_unique<rest::RestRegistry>(url_, options_.rest);
-        maps = apply(op);
+        maps = apply(op, file);
       } catch (const NetworkError& e) {
-        return transient(op, e.what());
+        return transient(op, e.what(), deadline);
       } catch (const ConfigurationError& e) {  // 401/403: a token problem, retried after a fix
         remote_.reset();
-        return transient(op, e.what());
+        return transient(op, e.what(), deadline);
       } catch (const Error& e) {
         failure = e.what();
       } catch (const std::exception& e) {
         failure = e.what();
       }
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto& db = local_->database();
-      // Recording an answer need not wait for the disk (the caller's writes do): if a crash loses the record, the
-      // operation is sent again with its idempotency key and the server answers as the first time.
-      db.exec("PRAGMA synchronous=NORMAL");
-      struct RestoreSync {
-        sqlite::Database& db;
-        ~RestoreSync() {
-          try {
-            db.exec("PRAGMA synchronous=FULL");
-          } catch (...) {
-          }
+      if (!record(op, maps, failure, deadline)) return Round::progress;  // sent again later with the same key
+      progress = true;
+    }
+    return Round::progress;
+  }
+
+  /// Records the server's answer to `op` in the uploader's own local transaction; false if stopped (or past the
+  /// deadline) while a caller's transaction was open.
+  bool record(const Op& op, const IdMaps& maps, const std::string& failure, Clock::time_point deadline) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!wait_until_idle(lock, deadline)) return false;
+    auto& db = local_->database();
+    // Recording an answer need not wait for the disk (the caller's writes do): if a crash loses the record, the
+    // operation is sent again with its idempotency key and the server answers as the first time.
+    db.set_pragma("synchronous", "NORMAL");
+    struct RestoreSync {
+      sqlite::Database& db;
+      ~RestoreSync() {
+        try {
+          db.set_pragma("synchronous", "FULL");
+        } catch (...) {
         }
-      } restore{db};
-      Transaction tx(*local_);
+      }
+    } restore{db};
+    Transaction tx(*local_);
+    auto st = db.prepare("SELECT state FROM lamin_outbox_op WHERE seq = ?");
+    st.bind(1, op.seq);
+    const std::string state = st.step() ? st.text(0) : "";
+    if (state == "pending") {
       for (const auto& [kind, local_id, remote_id, remote_uid] : maps) {
-        auto m = db.prepare("INSERT OR REPLACE INTO lamin_outbox_map (kind, local_id, remote_id, remote_uid) VALUES (?, ?, ?, ?)");
+        auto m = db.prepare(
+            "INSERT OR REPLACE INTO lamin_outbox_map (kind, local_id, remote_id, remote_uid) VALUES (?, ?, ?, ?)");
         m.bind(1, kind).bind(2, local_id).bind(3, remote_id).bind(4, remote_uid);
         m.run();
       }
@@ -443,20 +602,26 @@ class OutboxRegistry : public Registry {
       else u.bind(2, failure);
       u.bind(3, op.seq);
       u.run();
-      tx.commit();
-      if (!failure.empty()) log::warn("lamin: the server rejected queued " + op.op + " #" + std::to_string(op.seq) + ": " + failure);
-      last_error_.clear();
-      progress = true;
+    } else if (state == "superseded" && failure.empty() && op.op == "artifact" && !maps.empty()) {
+      // Deleted locally while its upload was under way: the server's copy goes too.
+      enqueue("delete_remote_artifact", {{"uid", std::get<3>(maps.front())}});
     }
-    return Round::progress;
+    tx.commit();
+    unstage(op.seq);
+    if (state == "pending" && !failure.empty())
+      log::warn("lamin: the server rejected queued " + op.op + " #" + std::to_string(op.seq) + ": " + failure);
+    last_error_.clear();
+    return true;
   }
 
-  Round transient(const Op& op, const std::string& message) {
-    std::lock_guard<std::mutex> lock(mutex_);
+  Round transient(const Op& op, const std::string& message, Clock::time_point deadline) {
+    std::unique_lock<std::mutex> lock(mutex_);
     last_error_ = message;
+    if (!wait_until_idle(lock, deadline)) return Round::transient;
     auto u = local_->database().prepare("UPDATE lamin_outbox_op SET attempts = attempts + 1, error = ? WHERE seq = ?");
     u.bind(1, message).bind(2, op.seq);
     u.run();
+    unstage(op.seq);  // superseded while it was being sent
     return Round::transient;
   }
 
@@ -497,7 +662,8 @@ class OutboxRegistry : public Registry {
     if (f->description) o.description(*f->description);
     if (f->unit) o.unit(*f->unit);
     Feature remote = remote_->create_feature(o);
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!wait_until_idle(lock, Clock::time_point::max())) return remote.id;  // mapped again next time
     auto m = local_->database().prepare("INSERT OR REPLACE INTO lamin_outbox_map (kind, local_id, remote_id, remote_uid) VALUES ('feature', ?, ?, ?)");
     m.bind(1, local_id).bind(2, remote.id).bind(3, remote.uid);
     m.run();
@@ -516,8 +682,8 @@ class OutboxRegistry : public Registry {
     return FeatureRef(f);
   }
 
-  /// Sends one queued operation; returns the id mappings to record.
-  std::vector<std::tuple<std::string, std::int64_t, std::int64_t, std::string>> apply(const Op& op) {
+  /// Sends one queued operation (an upload from `file`, its staged bytes); returns the id mappings to record.
+  IdMaps apply(const Op& op, const fs::path& file) {
     auto& r = *remote_;
     const json& p = op.payload;
     r.set_next_key(op.key);
@@ -550,11 +716,15 @@ class OutboxRegistry : public Registry {
     if (op.op == "artifact") {
       json kwargs = p.at("kwargs");
       if (!kwargs["run_id"].is_null()) kwargs["run_id"] = need("run", kwargs["run_id"].get<std::int64_t>()).first;
-      Artifact a = r.upload(p.at("file").get<std::string>(), kwargs);
+      Artifact a = r.upload(file, kwargs);
       return {{"artifact", p.at("local_id").get<std::int64_t>(), a.id, a.uid}};
     }
     if (op.op == "delete_artifact") {
       r.delete_artifact_by_uid(need("artifact", p.at("local_id").get<std::int64_t>()).second);
+      return {};
+    }
+    if (op.op == "delete_remote_artifact") {
+      r.delete_artifact_by_uid(p.at("uid").get<std::string>());
       return {};
     }
     if (op.op == "run_input") {
@@ -598,8 +768,10 @@ class OutboxRegistry : public Registry {
   std::unique_ptr<rest::RestRegistry> remote_;  // the uploader's connection
   std::mutex mutex_;
   std::condition_variable cv_, drained_cv_;
+  std::condition_variable idle_cv_;  // a caller's transaction ended
   bool stop_ = false, wake_ = false;
   std::string last_error_;
+  fs::path staging_dir_;
   std::thread uploader_;
 };
 
@@ -617,6 +789,7 @@ std::string to_string(const OutboxStatus& st) {
   std::ostringstream out;
   out << "outbox " << st.dir.string() << " -> " << st.remote_url << ": " << st.pending << " pending, " << st.failed
       << " failed, " << st.done << " uploaded";
+  if (st.superseded > 0) out << ", " << st.superseded << " superseded (deleted before their upload)";
   if (!st.last_error.empty()) out << "\nlast error: " << st.last_error;
   for (const auto& f : st.failures) out << "\nfailed " << f;
   return out.str();

@@ -221,6 +221,12 @@ void Database::exec(const std::string& sql) {
   }
 }
 
+void Database::set_pragma(const std::string& name, const std::string& value) {
+  if (in_transaction())
+    throw Error("lamin: PRAGMA " + name + " cannot change inside an open transaction on " + path_);
+  exec("PRAGMA " + name + "=" + value);  // fixed names and values from lamin-cpp's own code, never user input
+}
+
 Statement Database::prepare(const std::string& sql) { return Statement(*this, sql); }
 
 Statement::Statement(Database& db, const std::string& sql) : db_(&db), stmt_(db.acquire(sql)), sql_(sql) {}

@@ -57,8 +57,14 @@ class Database {
 
   sqlite3* handle() const { return db_; }
   const std::string& path() const { return path_; }
-  /// Runs SQL without parameters (DDL, PRAGMA, BEGIN).
+  /// Runs SQL without parameters (DDL, BEGIN, PRAGMA queries).
   void exec(const std::string& sql);
+  /// Changes a connection setting (`PRAGMA name=value`). REQUIRES: no open transaction. SQLite refuses some
+  /// settings inside one (`synchronous`) and silently ignores others (`foreign_keys`), so this refuses them all,
+  /// naming the setting, instead of failing far from the cause.
+  void set_pragma(const std::string& name, const std::string& value);
+  /// True while a transaction (BEGIN or SAVEPOINT) is open on this connection.
+  bool in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
   /// A prepared statement for `sql`. Compiled statements are kept per connection and reused: preparing the same
   /// text again (the registry's statements are fixed texts) costs a map lookup instead of SQLite's parser.
   Statement prepare(const std::string& sql);

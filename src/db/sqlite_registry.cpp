@@ -255,12 +255,12 @@ std::shared_ptr<SqliteRegistry> SqliteRegistry::open(const fs::path& root_in, bo
     }
   }
 
-  db.exec("PRAGMA journal_mode=WAL");
-  db.exec("PRAGMA synchronous=FULL");
-  db.exec("PRAGMA foreign_keys=ON");
-  db.exec("PRAGMA cache_size=-65536");     // 64 MiB page cache
-  db.exec("PRAGMA mmap_size=1073741824");  // read through mmap: feature queries touch many small rows
-  db.exec("PRAGMA temp_store=MEMORY");
+  db.set_pragma("journal_mode", "WAL");
+  db.set_pragma("synchronous", "FULL");
+  db.set_pragma("foreign_keys", "ON");
+  db.set_pragma("cache_size", "-65536");     // 64 MiB page cache
+  db.set_pragma("mmap_size", "1073741824");  // read through mmap: feature queries touch many small rows
+  db.set_pragma("temp_store", "MEMORY");
   // Scratch space of set_feature_values (per connection, never on disk with the instance).
   db.exec("CREATE TEMP TABLE IF NOT EXISTS lamin_set_values (artifact_id INTEGER PRIMARY KEY, jsonvalue_id INTEGER NOT NULL)");
 

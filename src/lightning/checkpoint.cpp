@@ -382,8 +382,13 @@ static std::optional<lamin::Run> run_in(const lamin::Instance& instance) {
 void Checkpoint::on_fit_end(pl::Trainer& trainer, pl::LightningModule& module) {
   ArtifactPublishingModelCheckpoint::on_fit_end(trainer, module);
   if (!trainer.is_global_zero()) return;
-  // A no-op for embedded and direct remote instances; for an outbox, a bounded wait with a clear warning.
-  lamin::flush(instance(), options_.upload_timeout_s());
+  // A no-op for embedded and direct remote instances; for an outbox, a bounded wait with a clear warning. What
+  // is left stays queued on disk, so a failure to wait is a warning, never the end of training.
+  try {
+    lamin::flush(instance(), options_.upload_timeout_s());
+  } catch (const std::exception& e) {
+    log::warn(std::string("lamin: could not wait for the registry's uploads: ") + e.what());
+  }
 }
 
 void Checkpoint::setup(pl::Trainer& trainer, pl::LightningModule& module, const std::string& stage) {

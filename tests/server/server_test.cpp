@@ -410,6 +410,34 @@ TEST(Misbehaving, TransientFailuresAndRateLimitsAreRetriedUntilSuccess) {
   EXPECT_EQ(remote->info().storage.root, fs::weakly_canonical(tmp / "served").string());
 }
 
+TEST(Outbox, AnAnswerArrivingDuringTheCallersTransactionIsRecordedAfterItAndNotInIt) {
+  TempDir tmp;
+  ServeProcess server(tmp / "served", token_file(tmp));
+  server.start();
+  auto inst = connect_buffered(server.url(), tmp / "outbox", fast_outbox());
+  inst->create_feature(FeatureOptions("note", "str"));
+  // Large enough that the upload is still under way when the caller opens its transaction.
+  const fs::path big = write_file(tmp / "files" / "big.bin", std::string(48 << 20, 'b'));
+  inst->create_artifact(big, ArtifactOptions("big.bin").no_run());
+  const fs::path staging = tmp / "outbox" / ".lamindb" / "outbox-uploads";
+  std::error_code ec;
+  for (int i = 0; i < 5000 && (!fs::exists(staging, ec) || fs::is_empty(staging, ec)); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_FALSE(fs::is_empty(staging, ec)) << "the upload never started";
+  {
+    Transaction tx(inst);  // the answer comes while this is open: the uploader waits for it to end
+    inst->add_values(inst->artifacts().one(), {{"note", "inside"}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_EQ(flush(inst, 0).done, 1) << "the upload's answer was recorded inside the caller's transaction";
+  }  // rolled back: the uploader's record is not, since it was never part of it
+  const auto st = flush(inst, 30);
+  EXPECT_EQ(st.pending, 0) << to_string(st);
+  EXPECT_EQ(st.failed, 0) << to_string(st);
+  EXPECT_EQ(st.done, 2) << to_string(st);  // the feature and the upload; the rolled-back values were never queued
+  EXPECT_EQ(connect(tmp / "served")->artifacts().count(), 1);
+  EXPECT_TRUE(fs::is_empty(staging, ec)) << "the staged upload was left behind";
+}
+
 TEST(Outbox, AMisbehavingServerNeverBlocksTheCaller) {
   TempDir tmp;
   LoopbackServer s([&](const httplib::Request&, httplib::Response& res) {

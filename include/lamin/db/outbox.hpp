@@ -14,6 +14,12 @@
 // applied exactly once. Connection errors, timeouts, 401/403, 408, 429 and 5xx keep an operation pending (retried
 // with backoff); other 4xx mark it failed (kept, shown by `lamin status`, with the server's message).
 //
+// An upload keeps its bytes until the server acknowledges it: as it starts, the stored file is hard-linked under
+// .lamindb/outbox-uploads/, so deleting the artifact locally (an evicted checkpoint) cannot take them away. An
+// artifact deleted before its upload started never reaches the server: its upload and every queued operation on
+// it are marked superseded, in the deleting transaction. The uploader never writes inside a caller's transaction
+// (it waits for it to end), and no error of its own ends the process: it is reported and retried.
+//
 // Consistency model: reads through this instance (queries, get_values, describe, find_*) answer from the local
 // state: everything written through this outbox, uploaded or not, with local ids and uids (the server assigns its
 // own ids and artifact uids; the outbox keeps the mapping). Runs keep their uid on the server, so checkpoint keys
@@ -46,6 +52,8 @@ struct OutboxStatus {
   std::int64_t pending = 0;  ///< queued, not yet acknowledged by the server
   std::int64_t failed = 0;   ///< rejected by the server (4xx other than auth/rate limits), kept in the queue
   std::int64_t done = 0;
+  /// never sent: the artifact they upload or annotate was deleted locally first (an evicted checkpoint)
+  std::int64_t superseded = 0;
   std::string last_error;    ///< the last transient error (server down, ...), empty after a success
   std::vector<std::string> failures;  ///< "op #seq: message" for the first failed operations
   bool drained() const { return pending == 0; }
