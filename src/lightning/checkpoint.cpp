@@ -8,6 +8,7 @@
 #include <set>
 #include <system_error>
 
+#include "core/python.hpp"
 #include "lamin/db/key.hpp"
 #include "lamin/db/outbox.hpp"
 #include "lamin/db/query.hpp"
@@ -43,12 +44,6 @@ std::string path_name(const std::string& p) {
 std::string rstrip_slash(std::string s) {
   while (!s.empty() && s.back() == '/') s.pop_back();
   return s;
-}
-
-// Python's `os.path.basename`.
-std::string basename_of(const std::string& p) {
-  const auto pos = p.rfind('/');
-  return pos == std::string::npos ? p : p.substr(pos + 1);
 }
 
 // Lightning's precision normalisation (`"32"` -> `"32-true"`, `"16"` -> `"16-mixed"`, ...).
@@ -362,7 +357,7 @@ std::string Checkpoint::resolve_artifact_key(const pl::Trainer& trainer, const s
   const std::string base = base_prefix_for(trainer);
   std::string prefix = base;
   if (kind != kConfigKind) prefix = base.empty() ? "checkpoints" : base + "/checkpoints";
-  const std::string name = basename_of(filepath);
+  const std::string name = lamin::detail::python_basename(filepath);
   return prefix.empty() ? name : prefix + "/" + name;
 }
 
@@ -563,7 +558,7 @@ void Checkpoint::_save_checkpoint(pl::Trainer& trainer, const std::string& filep
   if (current_score()) {
     const double score = *current_score();
     if (!std::isfinite(score)) {
-      throw ValidationError("The score of '" + basename_of(filepath) + "' is not finite (" + std::to_string(score) +
+      throw ValidationError("The score of '" + lamin::detail::python_basename(filepath) + "' is not finite (" + std::to_string(score) +
                             ", monitor '" + monitor().value_or("") +
                             "'): LaminDB cannot store NaN or Infinity as a feature value.");
     }

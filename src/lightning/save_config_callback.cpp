@@ -14,7 +14,7 @@
 #include "lamin/pl/data.hpp"
 #include "lamin/pl/module.hpp"
 #include "lamin/pl/trainer.hpp"
-#include "pl/hparams_yaml.hpp"
+#include "core/python.hpp"
 
 namespace lamin::lightning {
 
@@ -115,7 +115,7 @@ void SaveConfigCallback::setup(pl::Trainer& trainer, pl::LightningModule& module
       throw ConfigurationError("Config file already exists: " + path.string());
     }
     const json config = options_.config().is_null() ? resolve_config(trainer, module) : options_.config();
-    lamin::detail::atomic_write(path, pl::detail::yaml_dump(config));
+    lamin::detail::atomic_write(path, lamin::detail::yaml_dump(config));
     config_path_ = path.string();
     for (const auto& cb : trainer.callbacks()) {
       if (auto* publishing = dynamic_cast<ArtifactPublishingModelCheckpoint*>(cb.get())) {

@@ -10,7 +10,7 @@
 #include <system_error>
 
 #include "core/file_io.hpp"
-#include "hparams_yaml.hpp"
+#include "core/python.hpp"
 #include "lamin/error.hpp"
 #include "lamin/log.hpp"
 #include "logger_internal.hpp"
@@ -113,11 +113,11 @@ LoggerVersion CSVLogger::version() {
   return *options_.version();
 }
 
-std::string CSVLogger::root_dir() const { return detail::path_join(options_.save_dir(), options_.name()); }
+std::string CSVLogger::root_dir() const { return lamin::detail::python_path_join(options_.save_dir(), options_.name()); }
 
-std::optional<std::string> CSVLogger::log_dir() { return detail::path_join(root_dir(), version_folder_name(version())); }
+std::optional<std::string> CSVLogger::log_dir() { return lamin::detail::python_path_join(root_dir(), version_folder_name(version())); }
 
-std::string CSVLogger::metrics_file_path() { return detail::path_join(*log_dir(), kNameMetricsFile); }
+std::string CSVLogger::metrics_file_path() { return lamin::detail::python_path_join(*log_dir(), kNameMetricsFile); }
 
 void CSVLogger::init_experiment() {
   if (!rank_zero() || experiment_) return;
@@ -158,7 +158,7 @@ void CSVLogger::log_hyperparams(const nlohmann::json& params) {
   ensure_experiment();
   if (params.is_object())
     for (auto it = params.begin(); it != params.end(); ++it) hparams_[it.key()] = it.value();
-  lamin::detail::atomic_write(fs::path(*log_dir()) / kNameHparamsFile, detail::yaml_dump(hparams_),
+  lamin::detail::atomic_write(fs::path(*log_dir()) / kNameHparamsFile, lamin::detail::yaml_dump(hparams_),
                               /*durable=*/false);
 }
 

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <limits>
 
-#include "core/python_format.hpp"
-#include "hparams_yaml.hpp"
+#include "core/python.hpp"
+#include "core/python.hpp"
 #include "lamin/error.hpp"
 #include "lamin/log.hpp"
 #include "lamin/pl/trainer.hpp"
@@ -48,8 +48,8 @@ EarlyStopping::EarlyStopping(std::string monitor, std::int64_t patience, std::st
                         .min_delta(min_delta)) {}
 
 std::string EarlyStopping::state_key() const {
-  return "EarlyStopping{'monitor': " + detail::python_repr_str(options_.monitor()) +
-         ", 'mode': " + detail::python_repr_str(options_.mode()) + "}";
+  return "EarlyStopping{'monitor': " + lamin::detail::python_str_repr(options_.monitor()) +
+         ", 'mode': " + lamin::detail::python_str_repr(options_.mode()) + "}";
 }
 
 nlohmann::json EarlyStopping::state_dict() const {

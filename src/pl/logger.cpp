@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <system_error>
 
-#include "core/python_format.hpp"
+#include "core/python.hpp"
 #include "logger_internal.hpp"
 
 namespace lamin::pl {
@@ -59,58 +59,6 @@ std::int64_t next_logger_version(const std::string& root_dir) {
 }
 
 namespace detail {
-
-std::string path_join(const std::string& a, const std::string& b) {
-  if (!b.empty() && b.front() == '/') return b;
-  if (a.empty() || a.back() == '/') return a + b;
-  return a + "/" + b;
-}
-
-std::string expand_vars_and_user(const std::string& path) {
-  // os.path.expandvars: `$name` / `${name}` with name in [A-Za-z0-9_]; unknown variables are left as they are.
-  std::string out;
-  std::size_t i = 0;
-  auto is_name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
-  while (i < path.size()) {
-    if (path[i] != '$') {
-      out.push_back(path[i++]);
-      continue;
-    }
-    if (i + 1 < path.size() && path[i + 1] == '{') {
-      const std::size_t close = path.find('}', i + 2);
-      if (close != std::string::npos) {
-        const std::string name = path.substr(i + 2, close - i - 2);
-        bool valid = !name.empty();
-        for (char c : name) valid = valid && is_name_char(c);
-        if (const char* value = valid ? std::getenv(name.c_str()) : nullptr) {
-          out += value;
-          i = close + 1;
-          continue;
-        }
-      }
-      out.push_back(path[i++]);
-      continue;
-    }
-    std::size_t j = i + 1;
-    while (j < path.size() && is_name_char(path[j])) ++j;
-    const std::string name = path.substr(i + 1, j - i - 1);
-    if (const char* value = name.empty() ? nullptr : std::getenv(name.c_str())) {
-      out += value;
-      i = j;
-    } else {
-      out.push_back(path[i++]);
-    }
-  }
-  // os.path.expanduser: only the current user's `~` is expanded.
-  if (!out.empty() && out[0] == '~' && (out.size() == 1 || out[1] == '/')) {
-    if (const char* home = std::getenv("HOME")) {
-      std::string h = home;
-      while (h.size() > 1 && h.back() == '/') h.pop_back();
-      out = h + out.substr(1);
-    }
-  }
-  return out;
-}
 
 int environment_rank() {
   for (const char* key : {"RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"}) {

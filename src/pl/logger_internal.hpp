@@ -8,12 +8,6 @@
 
 namespace lamin::pl::detail {
 
-/// Python's `os.path.join(a, b)`: `b` if it is absolute, `a + b` if `a` is empty or ends with '/', else `a/b`.
-std::string path_join(const std::string& a, const std::string& b);
-
-/// Python's `os.path.expandvars` (`$NAME`, `${NAME}` of defined variables) then `os.path.expanduser` (`~`, `~/...`).
-std::string expand_vars_and_user(const std::string& path);
-
 /// Lightning's rank from the environment (`RANK`, `LOCAL_RANK`, `SLURM_PROCID`, `JSM_NAMESPACE_RANK`, first set
 /// wins; 0 if none). Loggers only write on rank 0, like Lightning's `rank_zero_only`.
 int environment_rank();

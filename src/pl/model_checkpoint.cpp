@@ -13,7 +13,7 @@
 
 #include "checkpoint_filename.hpp"
 #include "core/file_io.hpp"
-#include "core/python_format.hpp"
+#include "core/python.hpp"
 #include "lamin/error.hpp"
 #include "lamin/log.hpp"
 #include "lamin/pl/trainer.hpp"
@@ -21,6 +21,17 @@
 namespace fs = std::filesystem;
 
 namespace lamin::pl {
+using lamin::detail::python_abspath;
+using lamin::detail::python_path_join;
+using lamin::detail::python_realpath;
+using lamin::detail::python_expanduser;
+using lamin::detail::python_str_repr;
+using lamin::detail::python_list_repr;
+using lamin::detail::python_timedelta_str;
+using lamin::detail::python_timedelta_repr;
+using lamin::detail::python_format;
+using lamin::detail::yaml_dump;
+
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -32,53 +43,6 @@ bool is_local_path(const std::string& path) {
   const auto cut = std::min(a, b);
   if (cut == std::string::npos) return true;
   return path.compare(0, cut, "file") == 0 && cut == 4;
-}
-
-// os.path.expanduser.
-std::string expand_user(const std::string& path) {
-  if (path.empty() || path[0] != '~') return path;
-  const auto slash = path.find('/');
-  const std::string user = path.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
-  std::string home;
-  if (user.empty()) {
-    if (const char* env = std::getenv("HOME")) {
-      home = env;
-    } else if (const passwd* pw = getpwuid(getuid())) {
-      home = pw->pw_dir;
-    } else {
-      return path;
-    }
-  } else {
-    const passwd* pw = getpwnam(user.c_str());
-    if (pw == nullptr) return path;
-    home = pw->pw_dir;
-  }
-  while (home.size() > 1 && home.back() == '/') home.pop_back();
-  const std::string rest = slash == std::string::npos ? "" : path.substr(slash);
-  if (home == "/" && !rest.empty()) return rest;
-  return home + rest;
-}
-
-std::string strip_trailing_separators(std::string text) {
-  while (text.size() > 1 && text.back() == '/') text.pop_back();
-  return text;
-}
-
-// os.path.realpath (non-strict): absolute, symlinks of the existing prefix resolved, the rest normalised.
-std::string real_path(const std::string& path) {
-  std::error_code ec;
-  fs::path resolved = fs::weakly_canonical(fs::absolute(path, ec), ec);
-  if (ec) resolved = fs::absolute(path).lexically_normal();
-  return strip_trailing_separators(resolved.string());
-}
-
-// os.path.abspath: absolute and lexically normalised ("." and ".." folded).
-std::string abs_path(const std::string& path) {
-  std::error_code ec;
-  fs::path p = fs::absolute(path, ec);
-  if (ec) p = fs::path(path);
-  std::string text = p.lexically_normal().string();
-  return strip_trailing_separators(text);
 }
 
 // pathlib's `Path(path).absolute()` as components: cwd-joined, "." and empty parts dropped, ".." kept.
@@ -100,27 +64,13 @@ std::vector<std::string> pathlib_absolute_parts(const std::string& path) {
   return parts;
 }
 
-// os.path.join for two components.
-std::string py_join(const std::string& a, const std::string& b) {
-  if (!b.empty() && b[0] == '/') return b;
-  if (a.empty() || a.back() == '/') return a + b;
-  return a + "/" + b;
-}
-
-// Python's `list(keys)` repr: ['a', 'b'].
-std::string python_list_repr(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + detail::python_str_repr(items[i]);
-  return out + "]";
-}
-
 std::string optional_str_repr(const std::optional<std::string>& text) {
-  return text ? detail::python_str_repr(*text) : "None";
+  return text ? python_str_repr(*text) : "None";
 }
 
 // Python's `f"{value:0.5f}"` of a score.
 std::string format_score(double value, bool integral) {
-  return detail::python_format(Scalar{value, integral}, "0.5f");
+  return python_format({value, integral}, "0.5f");
 }
 
 std::optional<double> score_from_json(const nlohmann::json& value) {
@@ -162,7 +112,7 @@ ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options) : options_(std:
   // 2. dirpath: local paths become realpath(expanduser(dirpath)).
   const auto& dirpath = options_.dirpath();
   if (dirpath && !dirpath->empty() && is_local_path(*dirpath)) {
-    dirpath_ = real_path(expand_user(*dirpath));
+    dirpath_ = python_realpath(python_expanduser(*dirpath));
   } else {
     dirpath_ = dirpath;
   }
@@ -194,7 +144,7 @@ ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options) : options_(std:
   if (triggered > 1) {
     throw ConfigurationError("Combination of parameters every_n_train_steps=" + std::to_string(every_n_train_steps_) +
                              ", every_n_epochs=" + std::to_string(every_n_epochs_) + " and train_time_interval=" +
-                             (interval ? detail::python_timedelta_str(*interval) : std::string("None")) +
+                             (interval ? python_timedelta_str(*interval) : std::string("None")) +
                              " should be mutually exclusive.");
   }
   if (!options_.monitor() && k != -1 && k != 0 && k != 1) {
@@ -206,10 +156,10 @@ ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options) : options_(std:
 std::string ModelCheckpoint::generate_state_key(const std::string& qualname) const {
   const auto& interval = options_.train_time_interval();
   return qualname + "{'monitor': " + optional_str_repr(options_.monitor()) +
-         ", 'mode': " + detail::python_str_repr(options_.mode()) +
+         ", 'mode': " + python_str_repr(options_.mode()) +
          ", 'every_n_train_steps': " + std::to_string(every_n_train_steps_) +
          ", 'every_n_epochs': " + std::to_string(every_n_epochs_) +
-         ", 'train_time_interval': " + (interval ? detail::python_timedelta_repr(*interval) : std::string("None")) +
+         ", 'train_time_interval': " + (interval ? python_timedelta_repr(*interval) : std::string("None")) +
          "}";
 }
 
@@ -228,9 +178,9 @@ std::string ModelCheckpoint::resolve_ckpt_dir(const Trainer& trainer) const {
     const auto& logger = loggers.front();
     const std::string save_dir = logger->save_dir().value_or(trainer.default_root_dir());
     const std::string version = version_folder_name(logger->version());
-    return py_join(py_join(py_join(save_dir, logger->name()), version), "checkpoints");
+    return python_path_join(python_path_join(python_path_join(save_dir, logger->name()), version), "checkpoints");
   }
-  return py_join(trainer.default_root_dir(), "checkpoints");
+  return python_path_join(trainer.default_root_dir(), "checkpoints");
 }
 
 void ModelCheckpoint::setup(Trainer& trainer, LightningModule&, const std::string& stage) {
@@ -256,7 +206,7 @@ void ModelCheckpoint::setup(Trainer& trainer, LightningModule&, const std::strin
   }
   // Fail now, not after the first epoch, when checkpoints could not be written there. Nothing is created.
   if (stage == "fit" && local && trainer.is_global_zero()) {
-    const std::string absolute = abs_path(dirpath);
+    const std::string absolute = python_abspath(dirpath);
     fs::path probe(absolute);
     std::error_code ec;
     while (!fs::exists(probe, ec) && probe.has_parent_path() && probe.parent_path() != probe) {
@@ -400,7 +350,7 @@ std::string ModelCheckpoint::format_checkpoint_name(const MetricMap& metrics, co
   if (prefix && !prefix->empty()) name = *prefix + checkpoint_join_char + name;
   if (ver) name += checkpoint_join_char + "v" + std::to_string(*ver);
   name += file_extension;
-  return dirpath_ && !dirpath_->empty() ? py_join(*dirpath_, name) : name;
+  return dirpath_ && !dirpath_->empty() ? python_path_join(*dirpath_, name) : name;
 }
 
 bool ModelCheckpoint::file_exists(const std::string& filepath, const Trainer&) const {
@@ -431,10 +381,10 @@ void ModelCheckpoint::_save_topk_checkpoint(Trainer& trainer, const MetricMap& c
     return;
   }
   if (!candidates.contains(*monitor)) {
-    const std::string message = "`ModelCheckpoint(monitor=" + detail::python_str_repr(*monitor) +
+    const std::string message = "`ModelCheckpoint(monitor=" + python_str_repr(*monitor) +
                                 ")` could not find the monitored key in the returned metrics: " +
                                 python_list_repr(candidates.keys()) + ". HINT: Did you call `log(" +
-                                detail::python_str_repr(*monitor) + ", value)` in the `LightningModule`?";
+                                python_str_repr(*monitor) + ", value)` in the `LightningModule`?";
     if (trainer.validation_has_run()) throw ConfigurationError(message);
     log::warn_once(message);
   }
@@ -450,7 +400,7 @@ void ModelCheckpoint::_save_monitor_checkpoint(Trainer& trainer, const MetricMap
     const Scalar* epoch = candidates.find("epoch");
     const Scalar* step = candidates.find("step");
     log::info("Epoch " + std::to_string(epoch ? epoch->as_int() : 0) + ", global step " +
-              std::to_string(step ? step->as_int() : 0) + ": " + detail::python_str_repr(*options_.monitor()) +
+              std::to_string(step ? step->as_int() : 0) + ": " + python_str_repr(*options_.monitor()) +
               " was not in top " + std::to_string(options_.save_top_k()));
   }
 }
@@ -535,10 +485,10 @@ void ModelCheckpoint::update_best_and_save(Scalar current, Trainer& trainer, con
     const Scalar* epoch = candidates.find("epoch");
     const Scalar* step = candidates.find("step");
     log::info("Epoch " + std::to_string(epoch ? epoch->as_int() : 0) + ", global step " +
-              std::to_string(step ? step->as_int() : 0) + ": " + detail::python_str_repr(*options_.monitor()) +
+              std::to_string(step ? step->as_int() : 0) + ": " + python_str_repr(*options_.monitor()) +
               " reached " + format_score(current.value, current.integral) + " (best " +
               format_score(*best_model_score_, integral_scores_) + "), saving model to " +
-              detail::python_str_repr(filepath) + " as top " + std::to_string(k));
+              python_str_repr(filepath) + " as top " + std::to_string(k));
   }
   _save_checkpoint(trainer, filepath);
 
@@ -624,8 +574,8 @@ void ModelCheckpoint::_remove_checkpoint(Trainer& trainer, const std::string& fi
 
 void ModelCheckpoint::_link_checkpoint(Trainer& trainer, const std::string& filepath, const std::string& linkpath) {
   if (!trainer.is_global_zero()) return;
-  const std::string target_abs = abs_path(filepath);
-  const std::string link_abs = abs_path(linkpath);
+  const std::string target_abs = python_abspath(filepath);
+  const std::string link_abs = python_abspath(linkpath);
   if (target_abs == link_abs) return;  // a link to itself would make the file unreadable
   std::error_code ec;
   const auto status = fs::symlink_status(linkpath, ec);
@@ -713,7 +663,7 @@ void ModelCheckpoint::load_state_dict(const nlohmann::json& state) {
     if (state.contains("last_model_path")) last_model_path_ = state.at("last_model_path");
   } else {
     auto repr = [](const nlohmann::json& v) {
-      return v.is_string() ? detail::python_str_repr(v.get<std::string>()) : std::string("None");
+      return v.is_string() ? python_str_repr(v.get<std::string>()) : std::string("None");
     };
     log::warn("The dirpath has changed from " + repr(saved_dirpath) + " to " + repr(current_dirpath) +
               ", therefore `best_model_score`, `kth_best_model_path`, `kth_value`, `last_model_path` and "
@@ -773,19 +723,14 @@ void ModelCheckpoint::to_yaml(const std::optional<std::string>& filepath) const 
     path = *filepath;
   } else {
     if (!dirpath_) throw ConfigurationError("ModelCheckpoint.to_yaml() needs a dirpath (call it after setup)");
-    path = py_join(*dirpath_, "best_k_models.yaml");
+    path = python_path_join(*dirpath_, "best_k_models.yaml");
   }
-  std::vector<ScoredPath> sorted = best_k_models_;
-  std::sort(sorted.begin(), sorted.end(), [](const ScoredPath& a, const ScoredPath& b) { return a.first < b.first; });
-  std::string text;
-  for (const auto& [key, score] : sorted) {
-    const std::string k = detail::yaml_string(key);
-    const std::string v = integral_scores_ && std::isfinite(score)
-                              ? std::to_string(static_cast<std::int64_t>(score))
-                              : detail::yaml_float(score);
-    text += k.size() >= 128 ? "? " + k + "\n: " + v + "\n" : k + ": " + v + "\n";
+  nlohmann::json best_k = nlohmann::json::object();  // Lightning: yaml.dump({path: score.item()})
+  for (const auto& [key, score] : best_k_models_) {
+    if (integral_scores_ && std::isfinite(score)) best_k[key] = static_cast<std::int64_t>(score);
+    else best_k[key] = score;
   }
-  if (sorted.empty()) text = "{}\n";
+  const std::string text = yaml_dump(best_k);
   lamin::detail::atomic_write(path, text);
 }
 
@@ -801,7 +746,7 @@ std::vector<std::string> ModelCheckpoint::find_last_checkpoints(const std::strin
     const std::string name = it->path().filename().string();
     const auto [stem, suffix] = stem_and_suffix(name);
     if (suffix == file_extension && stem.compare(0, name_last.size(), name_last) == 0) {
-      found.push_back(abs_path(it->path().string()));
+      found.push_back(python_abspath(it->path().string()));
     }
   }
   std::sort(found.begin(), found.end());

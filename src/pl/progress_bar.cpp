@@ -10,7 +10,7 @@
 #include <iostream>
 #include <set>
 
-#include "core/python_format.hpp"
+#include "core/python.hpp"
 #include "lamin/pl/trainer.hpp"
 
 namespace lamin::pl {

@@ -15,7 +15,7 @@
 
 #include "core/file_io.hpp"
 #include "event_proto.hpp"
-#include "hparams_yaml.hpp"
+#include "core/python.hpp"
 #include "lamin/error.hpp"
 #include "logger_internal.hpp"
 #include "tfrecord.hpp"
@@ -85,7 +85,7 @@ std::vector<detail::HParam> sanitize(const FlatParams& flat) {
     } else if (v.is_string()) {
       hp.text = v.get<std::string>();
     } else {
-      hp.text = detail::python_str(v);
+      hp.text = lamin::detail::python_str(v);
     }
     out.push_back(std::move(hp));
   }
@@ -114,12 +114,12 @@ LoggerVersion TensorBoardLogger::version() {
   return *options_.version();
 }
 
-std::string TensorBoardLogger::root_dir() const { return detail::path_join(options_.save_dir(), options_.name()); }
+std::string TensorBoardLogger::root_dir() const { return lamin::detail::python_path_join(options_.save_dir(), options_.name()); }
 
 std::optional<std::string> TensorBoardLogger::log_dir() {
-  std::string dir = detail::path_join(root_dir(), version_folder_name(version()));
-  if (options_.sub_dir()) dir = detail::path_join(dir, *options_.sub_dir());
-  return detail::expand_vars_and_user(dir);
+  std::string dir = lamin::detail::python_path_join(root_dir(), version_folder_name(version()));
+  if (options_.sub_dir()) dir = lamin::detail::python_path_join(dir, *options_.sub_dir());
+  return lamin::detail::python_expanduser(lamin::detail::python_expandvars(dir));
 }
 
 void TensorBoardLogger::init_experiment() {
@@ -134,7 +134,7 @@ void TensorBoardLogger::init_experiment() {
   char name[512];
   std::snprintf(name, sizeof(name), "events.out.tfevents.%010lld.%s.%lld.%d", static_cast<long long>(now),
                 host_name().c_str(), static_cast<long long>(::getpid()), next_event_file_uid());
-  event_file_ = detail::path_join(dir, std::string(name) + options_.filename_suffix());
+  event_file_ = lamin::detail::python_path_join(dir, std::string(name) + options_.filename_suffix());
   writer_ = std::make_unique<detail::RecordWriter>(event_file_);
   writer_->write(detail::file_version_event(now));
   writer_->flush();
@@ -186,7 +186,7 @@ void TensorBoardLogger::save() {
   const fs::path hparams_file = fs::path(dir) / kNameHparamsFile;
   std::error_code ec;
   if (fs::is_directory(dir, ec) && !fs::is_regular_file(hparams_file, ec))
-    lamin::detail::atomic_write(hparams_file, detail::yaml_dump(hparams_), /*durable=*/false);
+    lamin::detail::atomic_write(hparams_file, lamin::detail::yaml_dump(hparams_), /*durable=*/false);
 }
 
 void TensorBoardLogger::finalize(const std::string& status) {

@@ -1,3 +1,4 @@
+#include "core/python.hpp"
 #include "lamin/pl/timer.hpp"
 
 #include <array>
@@ -25,13 +26,7 @@ const std::string& checked_stage(const std::string& stage) {
 }  // namespace
 
 std::string format_timedelta(std::int64_t seconds) {
-  const std::int64_t days = seconds / 86400;
-  seconds %= 86400;
-  char clock[32];
-  std::snprintf(clock, sizeof clock, "%lld:%02lld:%02lld", static_cast<long long>(seconds / 3600),
-                static_cast<long long>(seconds / 60 % 60), static_cast<long long>(seconds % 60));
-  if (days == 0) return clock;
-  return std::to_string(days) + (days == 1 ? " day, " : " days, ") + clock;
+  return lamin::detail::python_timedelta_str(std::chrono::seconds(seconds));
 }
 
 Timer::Seconds Timer::parse_duration(const std::string& text) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/python.hpp"
 #include "lamin/error.hpp"
 #include "lamin/log.hpp"
 #include "lamin/pl/checkpoint_io.hpp"
@@ -790,12 +791,8 @@ std::int64_t Trainer::max_epochs() const {
 
 std::string Trainer::default_root_dir() const {
   if (options_.default_root_dir().empty()) return fs::current_path().string();
-  std::string p = options_.default_root_dir();
-  if (!p.empty() && p[0] == '~') {
-    const char* home = std::getenv("HOME");
-    if (home) p = std::string(home) + p.substr(1);
-  }
-  return fs::path(p).lexically_normal().string();
+  // Lightning: os.path.normpath(os.path.expanduser(default_root_dir)).
+  return lamin::detail::python_normpath(lamin::detail::python_expanduser(options_.default_root_dir()));
 }
 
 std::string Trainer::log_dir() const {

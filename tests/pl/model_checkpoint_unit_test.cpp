@@ -262,66 +262,12 @@ TEST(ModelCheckpointUnit, FormatErrorsUsePythonMessages) {
   EXPECT_THROW(stray.format_checkpoint_name({}), lamin::ConfigurationError);
 }
 
-TEST(CheckpointFilename, PythonFormatSpecs) {
-  using pl::detail::python_format;
-  struct Case {
-    Scalar value;
-    const char* spec;
-    const char* expected;
-  };
-  const double nan = std::nan("");
-  const double inf = std::numeric_limits<double>::infinity();
-  const Case cases[] = {
-      {i(3), "02d", "03"},          {d(0.123456), ".2f", "0.12"},   {i(3), ".2f", "3.00"},
-      {d(0.30000001192092896), "", "0.30000001192092896"},          {d(5.0), "", "5.0"},
-      {d(nan), "", "nan"},          {d(inf), "", "inf"},            {d(0.03), ".5f", "0.03000"},
-      {i(1234567), ",", "1,234,567"}, {i(-3), "05", "-0003"},       {d(0.2), ".4f", "0.2000"},
-      {d(12.0), ".2", "1.2e+01"},   {d(1e-05), "", "1e-05"},        {d(1.5e300), "", "1.5e+300"},
-      {d(0.5), ">8.3f", "   0.500"}, {d(0.5), "<8.3f", "0.500   "}, {d(0.5), "^9.3f", "  0.500  "},
-      {i(255), "#x", "0xff"},       {i(255), "X", "FF"},            {i(5), "b", "101"},
-      {d(0.1234), ".1%", "12.3%"},  {d(0.000123456), "g", "0.000123456"},
-      {d(123456789.0), "g", "1.23457e+08"},                         {d(1.0), "e", "1.000000e+00"},
-      {d(-0.0), "", "-0.0"},        {d(-0.0001), "z.2f", "0.00"},   {i(3), "+d", "+3"},
-      {d(2.5), " .1f", " 2.5"},     {i(3), "e", "3.000000e+00"},    {d(1234.5), "_.1f", "1_234.5"},
-      {d(nan), "05", "00nan"},      {d(inf), "010.2f", "0000000inf"}, {d(1.0), ".2", "1.0"},
-      {d(1e20), ".3", "1e+20"},     {d(123.0), ".3", "1.23e+02"},   {d(0.0001234), ".2", "0.00012"},
-      {d(0.00001234), ".2", "1.2e-05"}, {i(0), "", "0"},           {i(42), "5", "   42"},
-  };
-  for (const auto& c : cases) EXPECT_EQ(python_format(c.value, c.spec), c.expected) << c.spec;
-  EXPECT_THROW(python_format(i(3), ".2d"), lamin::ConfigurationError);
-  EXPECT_THROW(python_format(d(3), "s"), lamin::ConfigurationError);
-  EXPECT_THROW(python_format(d(3), ".2fx"), lamin::ConfigurationError);
-  EXPECT_THROW(python_format(d(3), "."), lamin::ConfigurationError);
-}
-
 TEST(CheckpointFilename, TemplateGroupsFollowLightningsRegex) {
   using pl::detail::template_groups;
   EXPECT_EQ(template_groups("{epoch:02d}-{val_loss:.2f}"), (std::vector<std::string>{"{epoch", "{val_loss"}));
   EXPECT_EQ(template_groups("{epoch}-{step}"), (std::vector<std::string>{"{epoch", "{step"}));
   EXPECT_EQ(template_groups("best"), std::vector<std::string>{});
   EXPECT_EQ(template_groups("{a{b}"), std::vector<std::string>{"{a{b"});
-}
-
-TEST(CheckpointFilename, PythonReprs) {
-  using namespace pl::detail;
-  EXPECT_EQ(python_str_repr("val_loss"), "'val_loss'");
-  EXPECT_EQ(python_str_repr("it's"), "\"it's\"");
-  EXPECT_EQ(python_timedelta_repr(std::chrono::seconds(60)), "datetime.timedelta(seconds=60)");
-  EXPECT_EQ(python_timedelta_repr(std::chrono::seconds(0)), "datetime.timedelta(0)");
-  EXPECT_EQ(python_timedelta_repr(std::chrono::duration<double>(86405.000003)),
-            "datetime.timedelta(days=1, seconds=5, microseconds=3)");
-  EXPECT_EQ(python_timedelta_repr(std::chrono::milliseconds(500)), "datetime.timedelta(microseconds=500000)");
-  EXPECT_EQ(python_timedelta_str(std::chrono::seconds(60)), "0:01:00");
-  EXPECT_EQ(python_timedelta_str(std::chrono::seconds(0)), "0:00:00");
-  EXPECT_EQ(python_timedelta_str(std::chrono::duration<double>(86405.000003)), "1 day, 0:00:05.000003");
-  EXPECT_EQ(python_timedelta_str(std::chrono::hours(30)), "1 day, 6:00:00");
-  EXPECT_EQ(python_timedelta_str(std::chrono::milliseconds(500)), "0:00:00.500000");
-  EXPECT_EQ(yaml_float(0.5), "0.5");
-  EXPECT_EQ(yaml_float(1e-05), "1.0e-05");
-  EXPECT_EQ(yaml_float(std::numeric_limits<double>::infinity()), ".inf");
-  EXPECT_EQ(yaml_string("/tmp/x/epoch=0-step=4.ckpt"), "/tmp/x/epoch=0-step=4.ckpt");
-  EXPECT_EQ(yaml_string("true"), "'true'");
-  EXPECT_EQ(yaml_string("a: b"), "'a: b'");
 }
 
 // 6.A.16

@@ -1,6 +1,7 @@
 // The fit loop: hook order, logging and callback_metrics, limits, exceptions, distributed gating.
 
 #include <gtest/gtest.h>
+#include <pwd.h>
 
 #include <chrono>
 #include <cmath>
@@ -490,4 +491,15 @@ TEST(TrainerData, DataModuleAndTorchDataLoadersWork) {
   EXPECT_TRUE(data.setup_called);
   EXPECT_EQ(trainer.num_training_batches(), 3);
   EXPECT_EQ(trainer.global_step(), 6);
+}
+
+TEST(TrainerPaths, DefaultRootDirIsNormpathOfExpanduserAsInLightning) {
+  const std::string home = std::getenv("HOME");
+  EXPECT_EQ(Trainer(TrainerOptions().default_root_dir("~/runs/./a/..")).default_root_dir(),
+            home + "/runs");
+  // `~name` is another user's home (or stays as written), never $HOME with the name glued on.
+  EXPECT_EQ(Trainer(TrainerOptions().default_root_dir("~no-such-user-lamin/x")).default_root_dir(),
+            "~no-such-user-lamin/x");
+  EXPECT_EQ(Trainer(TrainerOptions().default_root_dir("~root/x")).default_root_dir(),
+            std::filesystem::path(getpwnam("root")->pw_dir).append("x").string());
 }

@@ -1,8 +1,7 @@
-// A port of the parts of PyYAML's emitter that `yaml.dump(dict)` exercises, so hparams.yaml files are byte-equal
-// to Lightning's. The structure (analysis, style choice, writers, indentation state) follows PyYAML's Emitter so
-// that edge cases (quoting, folding at 80 columns, indentless sequences under keys) come out the same.
-
-#include "hparams_yaml.hpp"
+// PyYAML's `yaml.dump` as Lightning uses it: a port of the parts of PyYAML's emitter that `yaml.dump(dict)`
+// exercises, so hparams.yaml files are byte-equal to Lightning's. The structure (analysis, style choice, writers,
+// indentation state) follows PyYAML's Emitter so that edge cases (quoting, folding at 80 columns, indentless
+// sequences under keys) come out the same.
 
 #include <cmath>
 #include <cstdio>
@@ -10,58 +9,11 @@
 #include <regex>
 #include <vector>
 
-#include "core/python_format.hpp"
+#include "python.hpp"
+#include "utf8.hpp"
 
-namespace lamin::pl::detail {
+namespace lamin::detail {
 namespace {
-
-// ---- UTF-8 <-> code points ---------------------------------------------------------------------------------------
-
-std::u32string decode_utf8(const std::string& s) {
-  std::u32string out;
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    int len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (len == 0 || i + len > s.size()) {  // invalid byte: keep it as U+FFFD
-      out.push_back(0xFFFD);
-      ++i;
-      continue;
-    }
-    char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-    bool ok = true;
-    for (int k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc >> 6) != 0x2) ok = false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if (!ok) {
-      out.push_back(0xFFFD);
-      ++i;
-      continue;
-    }
-    out.push_back(cp);
-    i += len;
-  }
-  return out;
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 constexpr char32_t kEnd = 0xFFFFFFFF;  // past the end of a scalar (Python's None)
 
@@ -123,15 +75,6 @@ struct ScalarNode {
   std::u32string text;
   bool plain_implicit;  // PyYAML's implicit[0]: reading the plain text back gives the same type
 };
-
-std::string yaml_float(double d) {
-  if (std::isnan(d)) return ".nan";
-  if (std::isinf(d)) return d > 0 ? ".inf" : "-.inf";
-  std::string v = lamin::detail::python_repr(d);
-  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (v.find('.') == std::string::npos && v.find('e') != std::string::npos) v.replace(v.find('e'), 1, ".0e");
-  return v;
-}
 
 ScalarNode represent_scalar(const nlohmann::json& v) {
   switch (v.type()) {
@@ -544,91 +487,18 @@ class Emitter {
   }
 };
 
-void append_python_repr(std::string& out, const nlohmann::json& v) {
-  switch (v.type()) {
-    case nlohmann::json::value_t::null:
-      out += "None";
-      return;
-    case nlohmann::json::value_t::boolean:
-      out += v.get<bool>() ? "True" : "False";
-      return;
-    case nlohmann::json::value_t::number_integer:
-      out += std::to_string(v.get<std::int64_t>());
-      return;
-    case nlohmann::json::value_t::number_unsigned:
-      out += std::to_string(v.get<std::uint64_t>());
-      return;
-    case nlohmann::json::value_t::number_float:
-      out += lamin::detail::python_repr(v.get<double>());
-      return;
-    case nlohmann::json::value_t::string:
-      out += python_repr_str(v.get_ref<const std::string&>());
-      return;
-    case nlohmann::json::value_t::array: {
-      out += '[';
-      bool first = true;
-      for (const auto& item : v) {
-        if (!first) out += ", ";
-        first = false;
-        append_python_repr(out, item);
-      }
-      out += ']';
-      return;
-    }
-    case nlohmann::json::value_t::object: {
-      out += '{';
-      bool first = true;
-      for (auto it = v.begin(); it != v.end(); ++it) {
-        if (!first) out += ", ";
-        first = false;
-        out += python_repr_str(it.key());
-        out += ": ";
-        append_python_repr(out, it.value());
-      }
-      out += '}';
-      return;
-    }
-    default:
-      out += v.dump();
-  }
-}
-
 }  // namespace
 
 std::string yaml_dump(const nlohmann::json& value) { return Emitter().dump(value); }
 
-std::string python_repr_str(const std::string& text) {
-  const bool has_single = text.find('\'') != std::string::npos;
-  const bool has_double = text.find('"') != std::string::npos;
-  const char quote = (has_single && !has_double) ? '"' : '\'';
-  std::string out(1, quote);
-  for (char32_t cp : decode_utf8(text)) {
-    if (cp == static_cast<char32_t>(quote) || cp == U'\\') {
-      out += '\\';
-      out += static_cast<char>(cp);
-    } else if (cp == U'\t') {
-      out += "\\t";
-    } else if (cp == U'\n') {
-      out += "\\n";
-    } else if (cp == U'\r') {
-      out += "\\r";
-    } else if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0)) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", static_cast<unsigned>(cp));
-      out += buf;
-    } else {
-      append_utf8(out, cp);
-    }
-  }
-  out += quote;
-  return out;
+std::string yaml_float(double d) {
+  if (std::isnan(d)) return ".nan";
+  if (std::isinf(d)) return d > 0 ? ".inf" : "-.inf";
+  std::string v = python_repr(d);
+  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (v.find('.') == std::string::npos && v.find('e') != std::string::npos) v.replace(v.find('e'), 1, ".0e");
+  return v;
 }
 
-std::string python_str(const nlohmann::json& value) {
-  if (value.is_string()) return value.get<std::string>();
-  std::string out;
-  append_python_repr(out, value);
-  return out;
-}
 
-}  // namespace lamin::pl::detail
+}  // namespace lamin::detail
