@@ -5,6 +5,7 @@ include(CMakePackageConfigHelpers)
 set(LAMIN_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/lamin")
 
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/lamin" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+install(FILES "${PROJECT_BINARY_DIR}/include/lamin/config.hpp" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/lamin")
 install(TARGETS ${LAMIN_EXPORTED_TARGETS}
         EXPORT laminTargets
         ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"

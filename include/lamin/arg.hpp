@@ -19,3 +19,16 @@
                                                                 \
  private:                                                       \
   T name##_ /* NOLINT */
+
+// LAMIN_SHARED_ARG(T, name): the accessors of an argument stored in `args_` (a struct of values with in-class
+// defaults) of an options base shared by several options structs (CRTP, as LibTorch's `OptimizerCloneableOptions`);
+// the setter returns the derived struct, so shared and own arguments chain in any order.
+#define LAMIN_SHARED_ARG(T, name)                                               \
+ public:                                                                       \
+  inline Derived& name(T new_##name) {                                         \
+    this->args_.name = std::move(new_##name);                                  \
+    return static_cast<Derived&>(*this);                                       \
+  }                                                                            \
+  inline const T& name() const noexcept { return this->args_.name; }           \
+  inline T& name() noexcept { return this->args_.name; }
+

@@ -104,7 +104,7 @@ std::string hash_string(std::string_view text) {
   unsigned int len = 0;
   if (!ctx || EVP_DigestInit_ex(ctx.get(), md5(), nullptr) != 1 ||
       EVP_DigestUpdate(ctx.get(), text.data(), text.size()) != 1 || EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
-    throw Error("MD5 is not available from OpenSSL");
+    throw ConfigurationError("MD5 is not available from OpenSSL");
   }
   return b64_hash(digest, len);
 }

@@ -156,7 +156,7 @@ std::string render_svg(const std::string& dot) {
   const fs::path messages = dir / "dot.log";
   detail::atomic_write(in, dot, false);
   const pid_t pid = ::fork();
-  if (pid < 0) throw Error("cannot start dot: " + std::string(std::strerror(errno)));
+  if (pid < 0) throw StorageError("cannot start dot: " + std::string(std::strerror(errno)));
   if (pid == 0) {  // only async-signal-safe calls until exec
     const int fd = ::open(messages.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd >= 0) {
@@ -168,7 +168,7 @@ std::string render_svg(const std::string& dot) {
   }
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) throw Error("cannot wait for dot: " + std::string(std::strerror(errno)));
+    if (errno != EINTR) throw StorageError("cannot wait for dot: " + std::string(std::strerror(errno)));
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !fs::exists(out)) {
     std::string said;
@@ -178,8 +178,8 @@ std::string render_svg(const std::string& dot) {
     if (said.size() > 500) said = said.substr(0, 500) + "...";
     const std::string how = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
                                               : "signal " + std::to_string(WTERMSIG(status));
-    throw Error("dot (" + program->string() + ") failed to render the lineage graph (" + how + ")" +
-                (said.empty() ? "" : ": " + said));
+    throw ConfigurationError("dot (" + program->string() + ") failed to render the lineage graph (" + how + ")" +
+                             (said.empty() ? "" : ": " + said));
   }
   return detail::read_file(out);
 }

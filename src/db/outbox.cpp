@@ -1,7 +1,7 @@
 // The durable outbox: a local lamin-cpp instance plus a queue table, uploaded in order by a background thread.
 #include "lamin/db/outbox.hpp"
 
-#include "core/python_format.hpp"
+#include "core/python.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -40,12 +40,16 @@ void create_tables(sqlite::Database& db) {
 // Operation states: 'pending' until the server acknowledges it ('done') or rejects it ('failed'); 'superseded' when
 // the artifact it uploads or annotates was deleted locally before the upload was sent, so it never needs to.
 
-class OutboxRegistry : public Registry {
+/// The outbox: a RegistryWrapper over the local state. Reads are forwarded under the mutex (around()); writes are
+/// applied locally and queued in one local transaction; the uploader thread sends the queue.
+class OutboxRegistry : public RegistryWrapper {
  public:
   OutboxRegistry(const std::string& url, const fs::path& dir, const OutboxOptions& options)
-      : url_(url), dir_(dir), options_(options) {
-    if (!is_remote_url(url)) throw ConfigurationError("lamin: the outbox needs an http(s) URL, got '" + url + "'");
-    local_ = detail::SqliteRegistry::open(dir, true);
+      : RegistryWrapper(open_local(url, dir)),
+        local_(std::static_pointer_cast<detail::SqliteRegistry>(target_ptr())),
+        url_(url),
+        dir_(dir),
+        options_(options) {
     auto& db = local_->database();
     create_tables(db);
     auto s = db.prepare("SELECT value FROM lamin_outbox_meta WHERE name = 'remote_url'");
@@ -139,8 +143,7 @@ class OutboxRegistry : public Registry {
     }
   }
 
-  // --- Registry: reads answer from the local state --------------------------------------------------------------
-  const InstanceInfo& info() const override { return local_->info(); }
+  // --- Registry: reads answer from the local state (forwarded by RegistryWrapper, under the mutex) ----------
   void begin() override { std::lock_guard<std::mutex> l(mutex_); local_->begin(); }
   void commit() override {
     {
@@ -157,36 +160,10 @@ class OutboxRegistry : public Registry {
     }
     idle_cv_.notify_all();
   }
-  bool in_transaction() const override { return local_->in_transaction(); }
-
-  std::optional<Artifact> find_artifact(const std::string& k) override { return read([&] { return local_->find_artifact(k); }); }
-  Artifact get_artifact_by_id(std::int64_t id) override { return read([&] { return local_->get_artifact_by_id(id); }); }
-  fs::path storage_path(const Artifact& a) const override { return local_->storage_path(a); }
-  std::vector<Run> input_of_runs(const Artifact& a) override { return read([&] { return local_->input_of_runs(a); }); }
-  std::vector<Artifact> run_inputs(const Run& r) override { return read([&] { return local_->run_inputs(r); }); }
-  std::int64_t recover(double min_age) override { return read([&] { return local_->recover(min_age); }); }
-  std::vector<Feature> features() override { return read([&] { return local_->features(); }); }
-  std::optional<Feature> find_feature(const FeatureRef& ref) override { return read([&] { return local_->find_feature(ref); }); }
-  std::optional<Feature> find_feature(const std::string& name, const Feature& type) override {
-    return read([&] { return local_->find_feature(name, type); });
-  }
-  json get_values(const Artifact& a) override { return read([&] { return local_->get_values(a); }); }
-  json get_values(const Run& r) override { return read([&] { return local_->get_values(r); }); }
-  std::vector<std::pair<Feature, std::vector<json>>> feature_values(const Artifact& a) override {
-    return read([&] { return local_->feature_values(a); });
-  }
-  Transform get_transform_by_id(std::int64_t id) override { return read([&] { return local_->get_transform_by_id(id); }); }
-  Run get_run_by_id(std::int64_t id) override { return read([&] { return local_->get_run_by_id(id); }); }
-  std::optional<Run> find_run(const std::string& uid) override { return read([&] { return local_->find_run(uid); }); }
-  std::vector<Artifact> select_artifacts(const QuerySpec& s) override { return read([&] { return local_->select_artifacts(s); }); }
-  std::int64_t count_artifacts(const QuerySpec& s) override { return read([&] { return local_->count_artifacts(s); }); }
-  std::vector<Run> select_runs(const QuerySpec& s) override { return read([&] { return local_->select_runs(s); }); }
-  std::int64_t count_runs(const QuerySpec& s) override { return read([&] { return local_->count_runs(s); }); }
-  std::map<std::int64_t, json> values_of_artifacts(const std::vector<std::int64_t>& ids) override {
-    return read([&] { return local_->values_of_artifacts(ids); });
-  }
-  std::map<std::int64_t, json> values_of_runs(const std::vector<std::int64_t>& ids) override {
-    return read([&] { return local_->values_of_runs(ids); });
+  using Registry::feature_values_of_artifacts;
+  std::vector<std::map<std::int64_t, std::vector<json>>> feature_values_of_artifacts(const std::vector<Feature>& f,
+                                                                                   const QuerySpec& s) override {
+    return forward("feature_values_of_artifacts", [&] { return local_->feature_values_of_artifacts(f, s); });
   }
 
   // --- Registry: writes go to the local state and the queue, in one local transaction ------------------------
@@ -231,12 +208,8 @@ class OutboxRegistry : public Registry {
     });
   }
   Feature create_feature(const FeatureOptions& options) override {
-    return write([&] {
-      std::int64_t before = max_id("lamindb_feature");
-      Feature f = local_->create_feature(options);
-      if (f.id > before) enqueue("feature", {{"local_id", f.id}, {"options", rest::to_json(options)}});
-      return f;
-    });
+    return create_queued("lamindb_feature", "feature", rest::to_json(options),
+                         [&] { return local_->create_feature(options); });
   }
   void add_values(const Artifact& a, const FeatureValues& values) override { add_values_impl("artifact", a.id, values, &a, nullptr); }
   void add_values(const Run& r, const FeatureValues& values) override { add_values_impl("run", r.id, values, nullptr, &r); }
@@ -264,18 +237,9 @@ class OutboxRegistry : public Registry {
       return 0;
     });
   }
-  using Registry::feature_values_of_artifacts;
-  std::vector<std::map<std::int64_t, std::vector<json>>> feature_values_of_artifacts(const std::vector<Feature>& f,
-                                                                                   const QuerySpec& s) override {
-    return read([&] { return local_->feature_values_of_artifacts(f, s); });
-  }
   Transform create_transform(const TransformOptions& options) override {
-    return write([&] {
-      std::int64_t before = max_id("lamindb_transform");
-      Transform t = local_->create_transform(options);
-      if (t.id > before) enqueue("transform", {{"local_id", t.id}, {"options", rest::to_json(options)}});
-      return t;
-    });
+    return create_queued("lamindb_transform", "transform", rest::to_json(options),
+                         [&] { return local_->create_transform(options); });
   }
   Run create_run(const Transform& transform, const RunOptions& options) override {
     return write([&] {
@@ -304,10 +268,14 @@ class OutboxRegistry : public Registry {
   };
   using IdMaps = std::vector<std::tuple<std::string, std::int64_t, std::int64_t, std::string>>;
 
-  template <typename F>
-  auto read(F&& f) -> decltype(f()) {
+  static std::shared_ptr<detail::SqliteRegistry> open_local(const std::string& url, const fs::path& dir) {
+    if (!is_remote_url(url)) throw ConfigurationError("lamin: the outbox needs an http(s) URL, got '" + url + "'");
+    return detail::SqliteRegistry::open(dir, true);
+  }
+  /// Forwarded reads run under the mutex, so that they never interleave with the uploader's writes.
+  void around(const char* /*name*/, const std::function<void()>& call) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    return f();
+    call();
   }
   template <typename F>
   auto write(F&& f) -> decltype(f()) {
@@ -322,6 +290,16 @@ class OutboxRegistry : public Registry {
       cv_.notify_all();
     }
     return out;
+  }
+  /// Creates a record locally and queues its creation, unless `create` returned an existing record (dedupe).
+  template <typename Create>
+  auto create_queued(const char* table, const char* op, const json& options, Create&& create) -> decltype(create()) {
+    return write([&] {
+      const std::int64_t before = max_id(table);
+      auto record = create();
+      if (record.id > before) enqueue(op, {{"local_id", record.id}, {"options", options}});
+      return record;
+    });
   }
   std::int64_t max_id(const char* table) {
     auto s = local_->database().prepare(std::string("SELECT COALESCE(MAX(id), 0) FROM ") + table);  // fixed names
@@ -634,7 +612,7 @@ class OutboxRegistry : public Registry {
   }
   std::pair<std::int64_t, std::string> need(const std::string& kind, std::int64_t local_id) {
     auto m = mapped(kind, local_id);
-    if (!m) throw IntegrityError("the " + kind + " (local id " + std::to_string(local_id) + ") it refers to never reached the server");
+    if (!m) throw IntegrityError("lamin: the " + kind + " (local id " + std::to_string(local_id) + ") it refers to never reached the server");
     return *m;
   }
   /// A local feature's id on the server: from the map, else created there from the local record (features that
@@ -647,7 +625,7 @@ class OutboxRegistry : public Registry {
       for (const auto& x : local_->features())
         if (x.id == local_id) f = x;
     }
-    if (!f) throw IntegrityError("unknown local feature id " + std::to_string(local_id));
+    if (!f) throw IntegrityError("lamin: unknown local feature id " + std::to_string(local_id));
     FeatureOptions o = FeatureOptions().name(f->name);
     if (f->dtype && !f->is_type) o.dtype(*f->dtype);
     if (f->is_type) {
@@ -758,13 +736,13 @@ class OutboxRegistry : public Registry {
       r.set_feature_values(f, values);
       return {};
     }
-    throw IntegrityError("unknown queued operation '" + op.op + "'");
+    throw IntegrityError("lamin: unknown queued operation '" + op.op + "'");
   }
 
+  std::shared_ptr<detail::SqliteRegistry> local_;  // target(), with its connection
   std::string url_;
   fs::path dir_;
   OutboxOptions options_;
-  std::shared_ptr<detail::SqliteRegistry> local_;
   std::unique_ptr<rest::RestRegistry> remote_;  // the uploader's connection
   std::mutex mutex_;
   std::condition_variable cv_, drained_cv_;

@@ -94,19 +94,19 @@ HttpClient::HttpClient(std::string base_url, RestOptions options)
     : base_url_(std::move(base_url)), options_(std::move(options)) {
   while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
   if (options_.client_cert.empty() != options_.client_key.empty()) {
-    throw ConfigurationError("a client certificate and its key go together: set both LAMIN_CLIENT_CERT and "
+    throw ConfigurationError("lamin: a client certificate and its key go together: set both LAMIN_CLIENT_CERT and "
                              "LAMIN_CLIENT_KEY (RestOptions::client_cert and client_key), or neither");
   }
   for (const std::string* f : {&options_.client_cert, &options_.client_key}) {
     std::error_code ec;
     if (!f->empty() && !std::filesystem::is_regular_file(*f, ec)) {
       const std::string what = f == &options_.client_cert ? "certificate" : "key";
-      throw ConfigurationError("cannot read the TLS client " + what + " '" + *f + "'");
+      throw ConfigurationError("lamin: cannot read the TLS client " + what + " '" + *f + "'");
     }
   }
   std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   curl_ = curl_easy_init();
-  if (!curl_) throw NetworkError("libcurl: could not create a handle");
+  if (!curl_) throw NetworkError("lamin: libcurl: could not create a handle");
 }
 
 HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
@@ -240,7 +240,12 @@ std::string HttpClient::perform_locked(const std::string& method, const std::str
       try {
         j = nlohmann::json::parse(text);
       } catch (...) {
-        throw Error("lamin: " + method + " " + path + ": HTTP " + std::to_string(status) + ": " + excerpt(text));
+        // Not lamin-serve's answer (a proxy's page, a wrong URL): the kind follows the status, as below.
+        const std::string message =
+            "lamin: " + method + " " + path + ": HTTP " + std::to_string(status) + ": " + excerpt(text);
+        if (status == 401 || status == 403) throw ConfigurationError(message);
+        if (status == 404) throw NotFoundError(message);
+        throw ValidationError(message);
       }
       std::string kind = "error", message = "HTTP " + std::to_string(status);
       if (j.is_object() && j.contains("error") && j["error"].is_object()) {
@@ -315,7 +320,7 @@ nlohmann::json HttpClient::upload(const std::string& path, const std::filesystem
         curl_mime_type(part, "application/json");
         part = curl_mime_addpart(mime);
         curl_mime_name(part, "file");
-        if (curl_mime_filedata(part, file.c_str()) != CURLE_OK) throw NotFoundError("No such file: '" + file.string() + "'");
+        if (curl_mime_filedata(part, file.c_str()) != CURLE_OK) throw NotFoundError("lamin: No such file: '" + file.string() + "'");
         curl_mime_filename(part, filename.c_str());
         curl_mime_type(part, "application/octet-stream");
         curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
@@ -337,7 +342,7 @@ void HttpClient::download(const std::string& path, const std::filesystem::path& 
         "GET", path,
         [&](CURL*, curl_slist*&, Sink& sink, curl_mime*&) {
           sink.file = std::fopen(tmp.c_str(), "w+b");
-          if (!sink.file) throw StorageError("cannot write '" + tmp.string() + "'");
+          if (!sink.file) throw StorageError("lamin: cannot write '" + tmp.string() + "'");
         },
         true);
     std::filesystem::rename(tmp, to);

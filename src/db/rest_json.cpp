@@ -3,6 +3,7 @@
 #include <array>
 #include <utility>
 
+#include "record_fields.hpp"
 #include "lamin/error.hpp"
 
 namespace lamin::rest {
@@ -83,114 +84,61 @@ bool boolean(const json& j, const char* name, bool fallback) {
   return it->get<bool>();
 }
 
-json to_json(const Artifact& a) {
-  return {{"id", a.id}, {"uid", a.uid}, {"key", opt(a.key)}, {"description", opt(a.description)},
-          {"suffix", a.suffix}, {"kind", opt(a.kind)}, {"otype", opt(a.otype)}, {"size", opt(a.size)},
-          {"hash", opt(a.hash)}, {"_hash_type", opt(a.hash_type)}, {"version_tag", opt(a.version_tag)},
-          {"is_latest", a.is_latest}, {"_key_is_virtual", a.key_is_virtual},
-          {"_overwrite_versions", a.overwrite_versions}, {"run_id", opt(a.run_id)}, {"storage_id", a.storage_id},
-          {"branch_id", a.branch_id}, {"space_id", a.space_id}, {"created_by_id", a.created_by_id},
-          {"created_at", a.created_at}, {"updated_at", a.updated_at}, {"_aux", a.aux}};
+namespace {
+
+json field_json(std::int64_t v) { return v; }
+json field_json(int v) { return v; }
+json field_json(const std::optional<bool>& v) { return v ? json(*v) : json(nullptr); }
+json field_json(const std::string& v) { return v; }
+json field_json(bool v) { return v; }
+json field_json(const std::optional<std::string>& v) { return opt(v); }
+json field_json(const std::optional<std::int64_t>& v) { return opt(v); }
+json field_json(const json& v) { return v; }
+
+// From JSON: required fields must be there; a missing boolean keeps the default it has.
+void field_from_json(const json& j, const char* name, std::int64_t& v) { v = int64(j, name); }
+void field_from_json(const json& j, const char* name, int& v) { v = static_cast<int>(int64(j, name)); }
+void field_from_json(const json& j, const char* name, std::optional<bool>& v) {  // absent or null: unknown
+  if (j.contains(name) && !j[name].is_null()) v = boolean(j, name, true);
 }
-Artifact artifact_from_json(const json& j) {
-  Artifact a;
-  a.id = int64(j, "id");
-  a.uid = str(j, "uid");
-  a.key = opt_str(j, "key");
-  a.description = opt_str(j, "description");
-  a.suffix = str(j, "suffix");
-  a.kind = opt_str(j, "kind");
-  a.otype = opt_str(j, "otype");
-  a.size = opt_int64(j, "size");
-  a.hash = opt_str(j, "hash");
-  a.hash_type = opt_str(j, "_hash_type");
-  a.version_tag = opt_str(j, "version_tag");
-  a.is_latest = boolean(j, "is_latest", true);
-  a.key_is_virtual = boolean(j, "_key_is_virtual", true);
-  a.overwrite_versions = boolean(j, "_overwrite_versions", false);
-  a.run_id = opt_int64(j, "run_id");
-  a.storage_id = int64(j, "storage_id");
-  a.branch_id = int64(j, "branch_id");
-  a.space_id = int64(j, "space_id");
-  a.created_by_id = int64(j, "created_by_id");
-  a.created_at = str(j, "created_at");
-  a.updated_at = str(j, "updated_at");
-  a.aux = j.value("_aux", json(nullptr));
-  return a;
+void field_from_json(const json& j, const char* name, std::string& v) { v = str(j, name); }
+void field_from_json(const json& j, const char* name, bool& v) { v = boolean(j, name, v); }
+void field_from_json(const json& j, const char* name, std::optional<std::string>& v) { v = opt_str(j, name); }
+void field_from_json(const json& j, const char* name, std::optional<std::int64_t>& v) { v = opt_int64(j, name); }
+void field_from_json(const json& j, const char* name, json& v) { v = j.value(name, json(nullptr)); }
+
+template <typename Record, typename Each>
+json record_json(const Record& r, Each each) {
+  json out = json::object();
+  each(r, [&](const char* name, const auto& member, auto...) { out[name] = field_json(member); });
+  return out;
 }
 
-json to_json(const Run& r) {
-  return {{"id", r.id}, {"uid", r.uid}, {"name", opt(r.name)}, {"description", opt(r.description)},
-          {"entrypoint", opt(r.entrypoint)}, {"started_at", r.started_at}, {"finished_at", opt(r.finished_at)},
-          {"params", r.params}, {"reference", opt(r.reference)}, {"reference_type", opt(r.reference_type)},
-          {"cli_args", opt(r.cli_args)}, {"_status_code", r.status_code}, {"transform_id", r.transform_id},
-          {"initiated_by_run_id", opt(r.initiated_by_run_id)}, {"branch_id", r.branch_id},
-          {"created_by_id", r.created_by_id}, {"created_at", r.created_at}};
-}
-Run run_from_json(const json& j) {
-  Run r;
-  r.id = int64(j, "id");
-  r.uid = str(j, "uid");
-  r.name = opt_str(j, "name");
-  r.description = opt_str(j, "description");
-  r.entrypoint = opt_str(j, "entrypoint");
-  r.started_at = str(j, "started_at");
-  r.finished_at = opt_str(j, "finished_at");
-  r.params = j.value("params", json(nullptr));
-  r.reference = opt_str(j, "reference");
-  r.reference_type = opt_str(j, "reference_type");
-  r.cli_args = opt_str(j, "cli_args");
-  r.status_code = static_cast<int>(int64(j, "_status_code"));
-  r.transform_id = int64(j, "transform_id");
-  r.initiated_by_run_id = opt_int64(j, "initiated_by_run_id");
-  r.branch_id = int64(j, "branch_id");
-  r.created_by_id = int64(j, "created_by_id");
-  r.created_at = str(j, "created_at");
+template <typename Record, typename Each>
+Record record_from_json(const json& j, Each each) {
+  Record r;
+  each(r, [&](const char* name, auto& member, auto...) { field_from_json(j, name, member); });
   return r;
 }
 
-json to_json(const Transform& t) {
-  return {{"id", t.id}, {"uid", t.uid}, {"key", t.key}, {"description", opt(t.description)}, {"kind", t.kind},
-          {"source_code", opt(t.source_code)}, {"hash", opt(t.hash)}, {"reference", opt(t.reference)},
-          {"reference_type", opt(t.reference_type)}, {"version_tag", opt(t.version_tag)},
-          {"is_latest", t.is_latest}, {"created_at", t.created_at}};
-}
-Transform transform_from_json(const json& j) {
-  Transform t;
-  t.id = int64(j, "id");
-  t.uid = str(j, "uid");
-  t.key = str(j, "key");
-  t.description = opt_str(j, "description");
-  t.kind = str(j, "kind");
-  t.source_code = opt_str(j, "source_code");
-  t.hash = opt_str(j, "hash");
-  t.reference = opt_str(j, "reference");
-  t.reference_type = opt_str(j, "reference_type");
-  t.version_tag = opt_str(j, "version_tag");
-  t.is_latest = boolean(j, "is_latest", true);
-  t.created_at = str(j, "created_at");
-  return t;
-}
+constexpr auto kArtifactFields = [](auto& r, auto&& f) { detail::for_each_artifact_field(r, f); };
+constexpr auto kRunFields = [](auto& r, auto&& f) { detail::for_each_run_field(r, f); };
+constexpr auto kFeatureFields = [](auto& r, auto&& f) { detail::for_each_feature_field(r, f); };
+constexpr auto kTransformFields = [](auto& r, auto&& f) { detail::for_each_transform_field(r, f); };
 
-json to_json(const Feature& f) {
-  return {{"id", f.id}, {"uid", f.uid}, {"name", f.name}, {"_dtype_str", opt(f.dtype)}, {"is_type", f.is_type},
-          {"type_id", opt(f.type_id)}, {"unit", opt(f.unit)}, {"description", opt(f.description)},
-          {"nullable", f.nullable ? json(*f.nullable) : json(nullptr)}, {"branch_id", f.branch_id}};
-}
-Feature feature_from_json(const json& j) {
-  Feature f;
-  f.id = int64(j, "id");
-  f.uid = str(j, "uid");
-  f.name = str(j, "name");
-  f.dtype = opt_str(j, "_dtype_str");
-  f.is_type = boolean(j, "is_type", false);
-  f.type_id = opt_int64(j, "type_id");
-  f.unit = opt_str(j, "unit");
-  f.description = opt_str(j, "description");
-  if (j.contains("nullable") && !j["nullable"].is_null()) f.nullable = boolean(j, "nullable", true);
-  f.branch_id = int64(j, "branch_id");
-  return f;
-}
+}  // namespace
+
+json to_json(const Artifact& a) { return record_json(a, kArtifactFields); }
+Artifact artifact_from_json(const json& j) { return record_from_json<Artifact>(j, kArtifactFields); }
+
+json to_json(const Run& r) { return record_json(r, kRunFields); }
+Run run_from_json(const json& j) { return record_from_json<Run>(j, kRunFields); }
+
+json to_json(const Transform& t) { return record_json(t, kTransformFields); }
+Transform transform_from_json(const json& j) { return record_from_json<Transform>(j, kTransformFields); }
+
+json to_json(const Feature& f) { return record_json(f, kFeatureFields); }
+Feature feature_from_json(const json& j) { return record_from_json<Feature>(j, kFeatureFields); }
 
 json to_json(const InstanceInfo& info) {
   return {{"lnid", info.storage.instance_uid},
@@ -388,7 +336,7 @@ void throw_kind(const std::string& kind, const std::string& message) {
   if (kind == "configuration") throw ConfigurationError(message);
   if (kind == "storage") throw StorageError(message);
   if (kind == "network") throw NetworkError(message);
-  throw Error(message);
+  throw Error(message);  // a kind this client does not know: the root kind, as the server sent it
 }
 
 }  // namespace lamin::rest

@@ -1,3 +1,4 @@
+#include "core/python.hpp"
 #include "rest_registry.hpp"
 
 #include <algorithm>
@@ -19,19 +20,14 @@ const json kEmpty = json::object();
 json single(const json& answer) {
   // Create endpoints answer a list of the created records (LaminHub's shape); accept a bare object too.
   if (answer.is_array()) {
-    if (answer.size() != 1) throw NetworkError("lamin: expected one record in the server's answer");
+    if (answer.size() != 1) throw NetworkError("expected one record in the server's answer");
     return answer[0];
   }
   if (answer.is_object()) return answer;
-  throw NetworkError("lamin: unexpected answer from the server");
-}
-std::string python_list_repr(const std::vector<std::string>& names) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < names.size(); ++i) out += (i ? ", '" : "'") + names[i] + "'";
-  return out + "]";
+  throw NetworkError("unexpected answer from the server");
 }
 json record_or_null(const json& answer) {
-  if (!answer.is_object() || !answer.contains("record")) throw NetworkError("lamin: unexpected answer from the server");
+  if (!answer.is_object() || !answer.contains("record")) throw NetworkError("unexpected answer from the server");
   return answer["record"];
 }
 }  // namespace
@@ -41,14 +37,14 @@ RestRegistry::RestRegistry(const std::string& url, const RestOptions& options) :
   try {
     info_ = info_from_json(settings);
   } catch (const ValidationError& e) {
-    throw NetworkError("lamin: " + url + " did not answer with instance settings: " + e.what());
+    throw NetworkError("" + url + " did not answer with instance settings: " + e.what());
   }
   info_.root = info_.storage.root;
   prefix_ = "/instances/" + info_.storage.instance_uid;
 }
 
 void RestRegistry::commit() {
-  if (depth_ == 0) throw Error("commit() without begin()");
+  if (depth_ == 0) throw IntegrityError("commit() without begin()");
   --depth_;
 }
 void RestRegistry::rollback() noexcept {
@@ -71,7 +67,7 @@ Artifact RestRegistry::upload(const std::filesystem::path& file, const json& kwa
   try {
     return artifact_from_json(answer.at("body").at("artifact"));
   } catch (const json::exception&) {
-    throw NetworkError("lamin: unexpected answer to an artifact upload");
+    throw NetworkError("unexpected answer to an artifact upload");
   }
 }
 
@@ -173,7 +169,7 @@ std::vector<RestRegistry::Resolved> RestRegistry::resolve_features(const std::ve
       body["refs"].push_back(to_json(refs[i]));
     const json answer = http_.call("POST", p("/modules/core/feature/find"), &body);
     if (!answer.is_object() || !answer.contains("results") || answer["results"].size() != body["refs"].size())
-      throw NetworkError("lamin: unexpected answer from the server");
+      throw NetworkError("unexpected answer from the server");
     for (const auto& r : answer["results"]) {
       Resolved item;
       if (r.contains("error")) {
@@ -193,7 +189,7 @@ json RestRegistry::query_all(const std::string& model, const json& body) {
   for (std::int64_t offset = 0;; offset += kMaxRecords) {
     const json page = http_.call("POST", p("/modules/core/" + model + "?limit=" + std::to_string(kMaxRecords) +
                                            "&offset=" + std::to_string(offset)), &body);
-    if (!page.is_array()) throw NetworkError("lamin: unexpected answer from the server");
+    if (!page.is_array()) throw NetworkError("unexpected answer from the server");
     for (const auto& row : page) out.push_back(row);
     if (page.size() < kMaxRecords) return out;
   }
@@ -232,7 +228,7 @@ std::map<std::pair<std::int64_t, std::string>, std::int64_t> RestRegistry::json_
     const json stored = http_.call(
         "PUT", p("/modules/core/jsonvalue/upsert?conflict_columns=feature_id&conflict_columns=hash"), &chunk);
     if (!stored.is_array() || stored.size() != chunk.size())
-      throw NetworkError("lamin: unexpected answer from the server");
+      throw NetworkError("unexpected answer from the server");
     for (const auto& row : stored) {
       ids[{row.at("feature_id").get<std::int64_t>(), row.at("hash").get<std::string>()}] =
           row.at("id").get<std::int64_t>();
@@ -262,7 +258,7 @@ void RestRegistry::add_values_by_id(const std::string& host, std::int64_t id, co
     rows.push_back({{"feature_id", feature->id}, {"value", json::parse(python_json_dumps(value))},
                     {"hash", json_value_hash(value)}});
   }
-  if (!unknown.empty()) throw ValidationError("These keys could not be validated: " + python_list_repr(unknown));
+  if (!unknown.empty()) throw ValidationError("These keys could not be validated: " + detail::python_list_repr(unknown));
   if (rows.empty()) return;
   const auto run_id = detail::current_run_id(this);
   const auto value_ids = json_value_ids(rows);

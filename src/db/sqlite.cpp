@@ -31,7 +31,7 @@ void throw_error(sqlite3* db, int rc, const std::string& context) {
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
     case SQLITE_PERM: throw StorageError(msg);
-    default: throw Error(msg);
+    default: throw StorageError(msg);  // the engine failed (SQLITE_ERROR, SQLITE_MISUSE, ...)
   }
 }
 
@@ -157,7 +157,7 @@ Database::Database(const std::string& path, bool create) : path_(path) {
     const std::string msg = "cannot register lamin_ints on '" + path + "': " + sqlite3_errmsg(db_);
     sqlite3_close(db_);
     db_ = nullptr;
-    throw Error(msg);
+    throw StorageError(msg);
   }
 }
 
@@ -223,7 +223,7 @@ void Database::exec(const std::string& sql) {
 
 void Database::set_pragma(const std::string& name, const std::string& value) {
   if (in_transaction())
-    throw Error("lamin: PRAGMA " + name + " cannot change inside an open transaction on " + path_);
+    throw IntegrityError("PRAGMA " + name + " cannot change inside an open transaction on " + path_);
   exec("PRAGMA " + name + "=" + value);  // fixed names and values from lamin-cpp's own code, never user input
 }
 

@@ -8,10 +8,14 @@
 #include <utility>
 #include <vector>
 
+#include "lamin/db/hash.hpp"
 #include "lamin/db/registry.hpp"
 #include "sqlite.hpp"
 
 namespace lamin::detail {
+
+struct RankCache;
+class RankCaches;
 
 class SqliteRegistry : public Registry {
  public:
@@ -48,8 +52,6 @@ class SqliteRegistry : public Registry {
                              const std::optional<nlohmann::json>& value) override;
   std::int64_t remove_values(const Run& run, const FeatureRef& feature,
                              const std::optional<nlohmann::json>& value) override;
-  nlohmann::json get_values(const Artifact& artifact) override;
-  nlohmann::json get_values(const Run& run) override;
   std::vector<std::pair<Feature, std::vector<nlohmann::json>>> feature_values(const Artifact& artifact) override;
 
   Transform create_transform(const TransformOptions& options) override;
@@ -84,8 +86,23 @@ class SqliteRegistry : public Registry {
  private:
   SqliteRegistry() = default;
   enum class HostKind { artifact, run };
-  struct Tx;
+  /// One logical operation: joins an open transaction or runs in its own (BEGIN IMMEDIATE).
+  struct Tx {
+    explicit Tx(SqliteRegistry& r) : reg(r) { reg.begin(); }
+    ~Tx() {
+      if (open) reg.rollback();
+    }
+    void commit() {
+      open = false;
+      reg.commit();
+    }
+    SqliteRegistry& reg;
+    bool open = true;
+  };
 
+  /// Creates the tables of a new instance and seeds its user, space, branches and storage (in one transaction).
+  void create_schema(const std::filesystem::path& root, const std::string& storage_uid,
+                     const std::string& instance_uid);
   void load_info(const std::filesystem::path& root);
   Feature resolve_feature(const FeatureRef& ref, std::vector<std::string>* unknown);
   std::vector<Feature> features_named(const std::string& name);
@@ -105,20 +122,26 @@ class SqliteRegistry : public Registry {
   std::map<std::int64_t, nlohmann::json> values_of(HostKind kind, const std::vector<std::int64_t>& ids);
   void delete_artifact_record(std::int64_t id, std::filesystem::path* file);
   std::optional<std::int64_t> output_run_id(const ArtifactOptions& options);
+  // create_artifact's steps (sqlite_artifacts.cpp).
+  std::optional<Artifact> artifact_with_hash(const std::string& hash);
+  /// The uid of a new version of the latest artifact with `key` (its older versions lose is_latest); empty when
+  /// there is none. Sets `same` instead when a version has this content already.
+  std::string new_version_uid(const std::string& key, const std::string& hash, std::optional<Artifact>* same);
+  std::int64_t insert_artifact(const std::string& uid, const ArtifactOptions& options, const std::string& suffix,
+                               const FileHash& hash, std::optional<std::int64_t> run_id);
+  /// Stores the file of the new record `created`; on failure outside a caller's transaction, removes the record.
+  void store_artifact_file(const std::filesystem::path& file, const Artifact& created, const ArtifactOptions& options,
+                           std::uint64_t size, bool own_transaction);
   std::string build_where(HostKind kind, const QuerySpec& spec, std::vector<sqlite::Param>& params);
   /// The bound statement selecting (or counting) the artifacts or runs `spec` describes.
   sqlite::Statement query_statement(HostKind kind, const QuerySpec& spec, bool count);
   std::string feature_condition_sql(HostKind kind, const FeatureCondition& c, std::vector<sqlite::Param>& params,
                                     bool correlated);
 
-  // rank_artifacts' memory of the queries it ranked, and the connection's writes since (see rank_artifacts).
-  struct RankCache;
-  RankCache& rank_cache(const std::string& fingerprint);
-  void reload_rank_cache(RankCache& cache, const std::string& where, const std::vector<sqlite::Param>& params,
-                         const std::vector<std::int64_t>* only);
-  void invalidate_rank_caches() noexcept;
-  static void on_row_change(void* registry, int op, const char* db, const char* table, sqlite3_int64 rowid);
-  static void on_rollback(void* registry);
+  // rank_artifacts' steps (sqlite_rank.cpp): the JsonValue ids of ranks 0..count-1 into the cache, then the writes.
+  void add_rank_values(RankCache& cache, const Feature& rank, std::size_t count, std::optional<std::int64_t> run_id);
+  std::int64_t write_ranks(RankCache& cache, const Feature& rank, const std::vector<std::int64_t>& order,
+                           std::optional<std::int64_t> run_id);
 
   InstanceInfo info_;
   std::unique_ptr<sqlite::Database> db_;
@@ -126,8 +149,7 @@ class SqliteRegistry : public Registry {
   std::vector<std::pair<int, std::filesystem::path>> stored_in_tx_;   // removed if the transaction rolls back
   std::vector<std::pair<int, std::filesystem::path>> delete_on_commit_;  // removed once the deletion commits
   std::map<std::string, std::uint64_t> delete_inodes_;                   // inode of each file to delete
-  std::vector<std::unique_ptr<RankCache>> rank_caches_;                  // most recently used first
-  bool track_changes_ = true;  // off while rank_artifacts writes what its cache already holds
+  std::unique_ptr<RankCaches> rank_caches_;  // after db_: destroyed (its hooks removed) before the connection closes
 };
 
 }  // namespace lamin::detail

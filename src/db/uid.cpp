@@ -11,7 +11,7 @@ std::string base62_uid(std::size_t n) {
   out.reserve(n);
   unsigned char buf[64];
   while (out.size() < n) {
-    if (RAND_bytes(buf, sizeof(buf)) != 1) throw Error("cannot draw random bytes for a uid");
+    if (RAND_bytes(buf, sizeof(buf)) != 1) throw ConfigurationError("cannot draw random bytes for a uid");
     for (unsigned char b : buf) {
       if (b >= 248) continue;  // 248 = 4 * 62: reject to keep the draw uniform
       out.push_back(kBase62Alphabet[b % 62]);

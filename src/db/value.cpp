@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <system_error>
 
-#include "core/python_format.hpp"
+#include "core/python.hpp"
 #include "lamin/db/hash.hpp"
 #include "lamin/error.hpp"
 
@@ -72,62 +72,6 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-// Python's repr() of a str.
-std::string python_repr_string(const std::string& s) {
-  const bool has_single = s.find('\'') != std::string::npos;
-  const bool has_double = s.find('"') != std::string::npos;
-  const char quote = (has_single && !has_double) ? '"' : '\'';
-  std::string out(1, quote);
-  for (unsigned char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == static_cast<unsigned char>(quote)) { out += '\\'; out += static_cast<char>(c); }
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + quote;
-}
-
-std::string python_repr_value(const json& v);
-
-std::string python_str_impl(const json& v, bool as_repr) {
-  switch (v.type()) {
-    case json::value_t::null: return "None";
-    case json::value_t::boolean: return v.get<bool>() ? "True" : "False";
-    case json::value_t::number_integer: return std::to_string(v.get<std::int64_t>());
-    case json::value_t::number_unsigned: return std::to_string(v.get<std::uint64_t>());
-    case json::value_t::number_float: return detail::python_repr(v.get<double>());
-    case json::value_t::string: return as_repr ? python_repr_string(v.get<std::string>()) : v.get<std::string>();
-    case json::value_t::array: {
-      std::string out = "[";
-      bool first = true;
-      for (const auto& e : v) {
-        out += (first ? "" : ", ") + python_repr_value(e);
-        first = false;
-      }
-      return out + "]";
-    }
-    case json::value_t::object: {
-      std::string out = "{";
-      bool first = true;
-      for (const auto& [k, e] : v.items()) {
-        out += (first ? "" : ", ") + python_repr_string(k) + ": " + python_repr_value(e);
-        first = false;
-      }
-      return out + "}";
-    }
-    default: throw ValidationError("unsupported JSON value");
-  }
-}
-
-std::string python_repr_value(const json& v) { return python_str_impl(v, true); }
 
 }  // namespace
 
@@ -167,7 +111,7 @@ std::string python_json_dumps(const json& value) {
   }
 }
 
-std::string python_str(const json& value) { return python_str_impl(value, false); }
+std::string python_str(const json& value) { return detail::python_str(value); }
 
 std::string json_value_hash(const json& value) {
   if (value.is_object()) return hash_string(python_json_dumps(value));  // nlohmann objects are key-sorted

@@ -187,24 +187,6 @@ std::optional<lamin::Artifact> ArtifactPublishingModelCheckpoint::get_last_artif
   return it == latest_.end() ? std::nullopt : it->second;
 }
 
-std::string ArtifactPublishingModelCheckpoint::resolve_artifact_key(const pl::Trainer&, const std::string&,
-                                                                    const std::string&) const {
-  throw Error("NotImplementedError: resolve_artifact_key must be implemented by a subclass");
-}
-std::string ArtifactPublishingModelCheckpoint::resolve_artifact_storage_uri(const lamin::Artifact&) {
-  throw Error("NotImplementedError: resolve_artifact_storage_uri must be implemented by a subclass");
-}
-lamin::Artifact ArtifactPublishingModelCheckpoint::save_checkpoint_artifact(pl::Trainer&, const std::string&,
-                                                                           const lamin::FeatureValues&) {
-  throw Error("NotImplementedError: save_checkpoint_artifact must be implemented by a subclass");
-}
-lamin::Artifact ArtifactPublishingModelCheckpoint::save_config_artifact(pl::Trainer&, const std::string&) {
-  throw Error("NotImplementedError: save_config_artifact must be implemented by a subclass");
-}
-lamin::Artifact ArtifactPublishingModelCheckpoint::save_hparams_artifact(pl::Trainer&, const std::string&) {
-  throw Error("NotImplementedError: save_hparams_artifact must be implemented by a subclass");
-}
-
 void ArtifactPublishingModelCheckpoint::notify_artifact_saved(const std::string& kind, const std::string& key,
                                                               const fs::path& local_path, pl::Trainer* trainer,
                                                               const lamin::Artifact& artifact) {
@@ -236,27 +218,6 @@ void ArtifactPublishingModelCheckpoint::notify_artifact_removed(const std::strin
   on_artifact_removed(*event);
   const Observers snapshot = observers_;
   for (const auto& o : snapshot) o->on_artifact_removed(*event);
-}
-
-// ---- CheckpointOptions ----------------------------------------------------------------------------------------------
-
-pl::ModelCheckpointOptions CheckpointOptions::model_checkpoint_options() const {
-  pl::ModelCheckpointOptions o;
-  o.dirpath(dirpath_)
-      .filename(filename_)
-      .monitor(monitor_)
-      .verbose(verbose_)
-      .save_top_k(save_top_k_)
-      .save_weights_only(save_weights_only_)
-      .mode(mode_)
-      .auto_insert_metric_name(auto_insert_metric_name_)
-      .every_n_train_steps(every_n_train_steps_)
-      .train_time_interval(train_time_interval_)
-      .every_n_epochs(every_n_epochs_)
-      .save_on_train_epoch_end(save_on_train_epoch_end_)
-      .enable_version_counter(enable_version_counter_);
-  o.save_last(save_last_);
-  return o;
 }
 
 // ---- Checkpoint -----------------------------------------------------------------------------------------------------

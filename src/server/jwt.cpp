@@ -5,9 +5,9 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#include <stdexcept>
-
 #include <nlohmann/json.hpp>
+
+#include "lamin/error.hpp"
 
 namespace lamin::serve {
 namespace {
@@ -76,14 +76,14 @@ bool base64url_decode(std::string_view text, std::string& out) {
 
 TokenIssuer::TokenIssuer(std::string secret, std::chrono::seconds lifetime)
     : secret_(std::move(secret)), lifetime_(lifetime) {
-  if (secret_.size() < 32) throw std::runtime_error("the token secret must have at least 32 bytes");
-  if (lifetime_.count() <= 0) throw std::runtime_error("the token lifetime must be positive");
+  if (secret_.size() < 32) throw ConfigurationError("the token secret must have at least 32 bytes");
+  if (lifetime_.count() <= 0) throw ConfigurationError("the token lifetime must be positive");
 }
 
 std::string TokenIssuer::random_secret() {
   std::string s(32, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(s.data()), static_cast<int>(s.size())) != 1)
-    throw std::runtime_error("cannot draw a random token secret");
+    throw Error("cannot draw a random token secret");
   return s;
 }
 
@@ -92,7 +92,7 @@ std::string TokenIssuer::sign(std::string_view signing_input) const {
   unsigned int len = 0;
   if (!HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
             reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac, &len))
-    throw std::runtime_error("HMAC-SHA256 failed");
+    throw Error("HMAC-SHA256 failed");
   return base64url_encode(std::string_view(reinterpret_cast<const char*>(mac), len));
 }
 

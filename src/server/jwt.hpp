@@ -17,9 +17,10 @@ bool base64url_decode(std::string_view text, std::string& out);
 
 class TokenIssuer {
  public:
-  /// `secret`: at least 32 bytes. `lifetime`: how long an issued token is valid.
+  /// `secret`: at least 32 bytes. `lifetime`: how long an issued token is valid. Throws lamin::ConfigurationError
+  /// for a shorter secret or a lifetime that is not positive.
   TokenIssuer(std::string secret, std::chrono::seconds lifetime);
-  /// A fresh secret from the system's CSPRNG (32 bytes).
+  /// A fresh secret from the system's CSPRNG (32 bytes). Throws lamin::Error if the CSPRNG fails.
   static std::string random_secret();
 
   /// A signed token for `subject`, valid from now for the lifetime.

@@ -302,9 +302,7 @@ void Tables::require_writable(const std::string& model) {
   }
 }
 
-json Tables::upsert(const std::string& model, const std::vector<std::string>& conflict_columns, const json& records) {
-  require_writable(model);
-  const Table& t = table(model);
+std::vector<std::string> Tables::conflict_key(const Table& t, const std::vector<std::string>& conflict_columns) {
   if (conflict_columns.empty()) throw HttpError(400, "validation", "query parameter 'conflict_columns' is required");
   std::vector<std::string> key;
   for (const auto& c : conflict_columns) key.push_back(t.column(c, "conflict_columns").name);
@@ -316,12 +314,14 @@ json Tables::upsert(const std::string& model, const std::vector<std::string>& co
     for (const auto& c : key) names += (names.empty() ? "" : ", ") + c;
     invalid("conflict_columns (" + names + ") do not match a unique constraint of " + t.name);
   }
+  return key;
+}
+
+std::vector<Tables::Record> Tables::upsert_records(const Table& t, const std::vector<std::string>& key,
+                                                   const json& records) const {
   if (!records.is_array()) invalid("the upsert body must be a list of records");
   if (records.size() > kMaxRecords) invalid("at most " + std::to_string(kMaxRecords) + " records per call");
-  const std::vector<std::pair<std::string, std::int64_t>> defaults = {
-      {"created_by_id", user_id_}, {"branch_id", 1}, {"space_id", 1}, {"created_on_id", 1}};
-  // validate every record before writing any
-  std::vector<std::pair<std::vector<const Column*>, std::vector<sqlite::Param>>> rows;
+  std::vector<Record> rows;
   for (const auto& r : records) {
     if (!r.is_object() || r.empty()) invalid("each record must be a non-empty object");
     std::vector<const Column*> cols;
@@ -335,8 +335,19 @@ json Tables::upsert(const std::string& model, const std::vector<std::string>& co
     }
     for (const auto& c : key)
       if (!r.contains(c)) invalid("each record needs the conflict column '" + c + "'");
-    rows.emplace_back(std::move(cols), std::move(values));
+    rows.push_back({std::move(cols), std::move(values)});
   }
+  return rows;
+}
+
+json Tables::upsert(const std::string& model, const std::vector<std::string>& conflict_columns, const json& records) {
+  require_writable(model);
+  const Table& t = table(model);
+  const std::vector<std::string> key = conflict_key(t, conflict_columns);
+  // validate every record before writing any
+  std::vector<Record> rows = upsert_records(t, key, records);
+  const std::vector<std::pair<std::string, std::int64_t>> defaults = {
+      {"created_by_id", user_id_}, {"branch_id", 1}, {"space_id", 1}, {"created_on_id", 1}};
   std::vector<const Column*> all;
   for (const auto& c : t.columns) all.push_back(&c);
   std::string select_sql = "SELECT ";

@@ -19,22 +19,15 @@
 
 #include <cstdint>
 #include <map>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "db/sqlite.hpp"
+#include "http_error.hpp"
 
 namespace lamin::serve {
-
-/// An error answered with `status` and `{"error": {"kind", "message"}}`.
-struct HttpError : std::runtime_error {
-  HttpError(int s, std::string k, const std::string& m) : std::runtime_error(m), status(s), kind(std::move(k)) {}
-  int status;
-  std::string kind;
-};
 
 class Tables {
  public:
@@ -81,7 +74,17 @@ class Tables {
     const Column& column(const std::string& field, const char* where) const;
   };
 
+  struct Record {  // one record of an upsert body, checked: its columns and their values
+    std::vector<const Column*> columns;
+    std::vector<sqlite::Param> values;
+  };
+
   const Table& table(const std::string& model);
+  /// The conflict columns of an upsert, checked to be the columns of one unique constraint of `t`.
+  static std::vector<std::string> conflict_key(const Table& t, const std::vector<std::string>& conflict_columns);
+  /// Checks every record of an upsert body (before any is written).
+  std::vector<Record> upsert_records(const Table& t, const std::vector<std::string>& key,
+                                     const nlohmann::json& records) const;
   static void require_writable(const std::string& model);
   sqlite::Param param(const Column& c, const nlohmann::json& v, const char* what) const;
   nlohmann::json read_row(sqlite::Statement& s, const Table& t, const std::vector<const Column*>& cols) const;

@@ -2,7 +2,9 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <functional>
 #include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -435,6 +437,41 @@ TEST_F(RegistryTest, AmbiguousFeatureNames) {
   EXPECT_NO_THROW(instance->add_values(a, {{a1, true}}));  // exact with the record
   EXPECT_THROW(instance->artifacts().where(feature("flag") == true).count(), ValidationError);
   EXPECT_EQ(instance->artifacts().where(feature(a1) == true).count(), 1);
+}
+
+// A decorator on RegistryWrapper sees every forwarded call in around(), and the derived operations run on its core:
+// the value writes of rank_artifacts reach the decorator, not only the target.
+class CountingRegistry : public RegistryWrapper {
+ public:
+  using RegistryWrapper::RegistryWrapper;
+  std::map<std::string, int> calls;
+
+ protected:
+  void around(const char* name, const std::function<void()>& call) override {
+    ++calls[name];
+    call();
+  }
+};
+
+TEST_F(RegistryTest, WrapperForwardsTheCoreAndRunsDerivedOperationsOnIt) {
+  auto counting = std::make_shared<CountingRegistry>(instance.ptr());
+  Instance wrapped(counting);
+  const auto score = wrapped->create_feature(FeatureOptions("score", "float"));
+  const auto rank = wrapped->create_feature(FeatureOptions("rank", "int"));
+  const auto a = wrapped->create_artifact(file("a.txt", "a"), ArtifactOptions("w/a.txt"));
+  const auto b = wrapped->create_artifact(file("b.txt", "b"), ArtifactOptions("w/b.txt"));
+  wrapped->add_values(a, {{score, 0.5}});
+  wrapped->add_values(b, {{score, 0.1}});
+  EXPECT_EQ(wrapped->info().root, instance->info().root);
+  EXPECT_EQ(counting->calls["create_feature"], 2);
+  EXPECT_EQ(counting->calls["create_artifact"], 2);
+  counting->calls.clear();
+  EXPECT_EQ(wrapped->rank_artifacts(QuerySpec{}, score, rank, false), 2);
+  EXPECT_GE(counting->calls["select_artifacts"], 1);
+  EXPECT_EQ(counting->calls["add_values"], 2);  // the generic set_feature_values, through the wrapper
+  EXPECT_EQ(instance->get_values(b), json({{"rank", 0}, {"score", 0.1}}));
+  EXPECT_EQ(wrapped->get_values(a), json({{"rank", 1}, {"score", 0.5}}));
+  EXPECT_GT(counting->calls["values_of_artifacts"], 0);  // get_values, derived
 }
 
 }  // namespace

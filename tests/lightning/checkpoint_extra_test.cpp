@@ -374,10 +374,9 @@ TEST_F(LightningTest, PrefixesNeedSetupAndBaseLayerIsAbstract) {
   ll::Checkpoint ckpt;
   EXPECT_THROW(ckpt.base_prefix(), lamin::Error);
   EXPECT_THROW(ckpt.checkpoint_key_prefix(), lamin::Error);
-  ll::ArtifactPublishingModelCheckpoint base;
-  pl::Trainer trainer(trainer_options(1));
-  EXPECT_THROW(base.resolve_artifact_key(trainer, "x.ckpt", "checkpoint"), lamin::Error);
-  EXPECT_THROW(base.save_config_artifact(trainer, "x.yaml"), lamin::Error);
+  // The artifact steps are pure virtual: a subclass that leaves one out does not compile.
+  static_assert(std::is_abstract_v<ll::ArtifactPublishingModelCheckpoint>);
+  static_assert(!std::is_abstract_v<ll::Checkpoint>);
 }
 
 TEST_F(LightningTest, SaveLightningFeaturesCreatesTheTypeAndFourteenFeatures) {

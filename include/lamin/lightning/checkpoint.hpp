@@ -41,8 +41,8 @@ namespace lamin::lightning {
 
 /// A ModelCheckpoint that publishes artifacts and tells observers about them (LaminDB's
 /// `ArtifactPublishingModelCheckpoint`). It overrides no trainer hook: subclasses decide when to publish, call
-/// notify_artifact_saved / notify_artifact_removed, and implement the artifact steps, which throw
-/// lamin::Error ("NotImplementedError: ...") here.
+/// notify_artifact_saved / notify_artifact_removed, and implement the artifact steps (pure virtual here, so a
+/// subclass that forgets one does not compile, where Python raises NotImplementedError at run time).
 class ArtifactPublishingModelCheckpoint : public pl::ModelCheckpoint {
  public:
   using Observers = std::vector<std::shared_ptr<ArtifactObserver>>;
@@ -76,17 +76,17 @@ class ArtifactPublishingModelCheckpoint : public pl::ModelCheckpoint {
   // ---- the artifact steps ------------------------------------------------------------------------------------------
   /// The registry key for a local file of `kind`.
   virtual std::string resolve_artifact_key(const pl::Trainer& trainer, const std::string& filepath,
-                                           const std::string& kind) const;
+                                           const std::string& kind) const = 0;
   /// Where `artifact`'s file is stored (the events' `storage_uri`).
-  virtual std::string resolve_artifact_storage_uri(const lamin::Artifact& artifact);
+  virtual std::string resolve_artifact_storage_uri(const lamin::Artifact& artifact) = 0;
   /// Registers a checkpoint file with its feature values and returns the record (no event: the caller emits it
   /// once the save is complete).
   virtual lamin::Artifact save_checkpoint_artifact(pl::Trainer& trainer, const std::string& filepath,
-                                                   const lamin::FeatureValues& feature_values);
+                                                   const lamin::FeatureValues& feature_values) = 0;
   /// Registers the training config as an input of the current run and emits its saved event.
-  virtual lamin::Artifact save_config_artifact(pl::Trainer& trainer, const std::string& filepath);
+  virtual lamin::Artifact save_config_artifact(pl::Trainer& trainer, const std::string& filepath) = 0;
   /// Registers the logger's hparams.yaml and emits its saved event.
-  virtual lamin::Artifact save_hparams_artifact(pl::Trainer& trainer, const std::string& filepath);
+  virtual lamin::Artifact save_hparams_artifact(pl::Trainer& trainer, const std::string& filepath) = 0;
 
  protected:
   /// Builds the saved event (storage_uri from resolve_artifact_storage_uri), records `artifact` as the latest of
@@ -106,24 +106,10 @@ class ArtifactPublishingModelCheckpoint : public pl::ModelCheckpoint {
 
 /// Checkpoint's arguments: every ModelCheckpoint argument (with Lightning's defaults) plus `features`,
 /// `run_uid_is_version`, `artifact_observers` and the instance to write to.
-struct CheckpointOptions {
-  /// Local folder for the checkpoints, and the start of their keys (kept as given: `ckpts/` gives keys
-  /// `ckpts/<run uid>/checkpoints/...`). Default: the first logger's folder, or `<default_root_dir>/checkpoints`.
-  LAMIN_ARG(std::optional<std::string>, dirpath) = std::nullopt;
-  /// Name template (Lightning's `filename`; LaminDB's Checkpoint leaves it at "{epoch}-{step}").
-  LAMIN_ARG(std::optional<std::string>, filename) = std::nullopt;
-  LAMIN_ARG(std::optional<std::string>, monitor) = std::nullopt;
-  LAMIN_ARG(bool, verbose) = false;
-  LAMIN_ARG(pl::SaveLast, save_last) = pl::SaveLast::none;
-  LAMIN_ARG(std::int64_t, save_top_k) = 1;
-  LAMIN_ARG(bool, save_weights_only) = false;
-  LAMIN_ARG(std::string, mode) = "min";
-  LAMIN_ARG(bool, auto_insert_metric_name) = true;
-  LAMIN_ARG(std::optional<std::int64_t>, every_n_train_steps) = std::nullopt;
-  LAMIN_ARG(std::optional<std::chrono::duration<double>>, train_time_interval) = std::nullopt;
-  LAMIN_ARG(std::optional<std::int64_t>, every_n_epochs) = std::nullopt;
-  LAMIN_ARG(std::optional<bool>, save_on_train_epoch_end) = std::nullopt;
-  LAMIN_ARG(bool, enable_version_counter) = true;
+struct CheckpointOptions : pl::ModelCheckpointOptionsBase<CheckpointOptions> {
+  // ModelCheckpoint's arguments (pl::ModelCheckpointOptionsBase). `dirpath` is the local folder for the
+  // checkpoints and the start of their keys (kept as given: `ckpts/` gives keys `ckpts/<run uid>/checkpoints/...`);
+  // `filename` stays at Lightning's "{epoch}-{step}" unless set.
   /// `{"run": {name: value, ...}, "artifact": {name: value, ...}}`. Run values go to the current run at setup;
   /// artifact values to every checkpoint, where a null value is filled from the trainer attribute of that name
   /// (`current_epoch`, `global_step`, ...) or else from `callback_metrics`. Other top-level keys are rejected.
@@ -138,16 +124,8 @@ struct CheckpointOptions {
   LAMIN_ARG(double, upload_timeout_s) = 30.0;
 
  public:
-  CheckpointOptions& save_last(bool enabled) {
-    save_last_ = enabled ? pl::SaveLast::on : pl::SaveLast::off;
-    return *this;
-  }
-  CheckpointOptions& save_last(const char* text) {
-    save_last_ = pl::parse_save_last(text);
-    return *this;
-  }
   /// The ModelCheckpoint part.
-  pl::ModelCheckpointOptions model_checkpoint_options() const;
+  pl::ModelCheckpointOptions model_checkpoint_options() const { return pl::ModelCheckpointOptions(args_); }
 };
 
 /// LaminDB's `Checkpoint`: a ModelCheckpoint whose checkpoints are registry artifacts.

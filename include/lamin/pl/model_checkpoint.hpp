@@ -43,49 +43,76 @@ SaveLast parse_save_last(std::string_view text);
 /// True for `on` and `link` (Python truthiness of the argument).
 inline bool is_enabled(SaveLast value) { return value == SaveLast::on || value == SaveLast::link; }
 
-/// ModelCheckpoint's arguments, with Lightning's defaults:
-/// `ModelCheckpointOptions().dirpath("ckpts").monitor("val_loss").mode("min").save_top_k(2).save_last(true)`.
-struct ModelCheckpointOptions {
+/// ModelCheckpoint's arguments as values, with Lightning's defaults.
+struct ModelCheckpointArgs {
   /// Folder for the checkpoints. Local paths are made absolute (with `~` expanded and symlinks resolved) at
   /// construction. Default: `<logger save_dir>/<name>/<version>/checkpoints` of the first logger, or
   /// `<default_root_dir>/checkpoints` without loggers (resolved in `setup`).
-  LAMIN_ARG(std::optional<std::string>, dirpath) = std::nullopt;
+  std::optional<std::string> dirpath = std::nullopt;
   /// Name template, e.g. "{epoch}-{val_loss:.2f}" (Python format specs). Default "{epoch}-{step}".
-  LAMIN_ARG(std::optional<std::string>, filename) = std::nullopt;
+  std::optional<std::string> filename = std::nullopt;
   /// Metric to rank checkpoints by; nullopt keeps only the latest (save_top_k 1) or all (-1).
-  LAMIN_ARG(std::optional<std::string>, monitor) = std::nullopt;
+  std::optional<std::string> monitor = std::nullopt;
   /// Logs a line for every decision.
-  LAMIN_ARG(bool, verbose) = false;
-  LAMIN_ARG(SaveLast, save_last) = SaveLast::none;
+  bool verbose = false;
+  SaveLast save_last = SaveLast::none;
   /// k best checkpoints to keep; -1: all; 0: none.
-  LAMIN_ARG(std::int64_t, save_top_k) = 1;
+  std::int64_t save_top_k = 1;
   /// Writes a checkpoint when fit throws.
-  LAMIN_ARG(bool, save_on_exception) = false;
-  LAMIN_ARG(bool, save_weights_only) = false;
+  bool save_on_exception = false;
+  bool save_weights_only = false;
   /// "min" or "max".
-  LAMIN_ARG(std::string, mode) = "min";
+  std::string mode = "min";
   /// "{epoch}" renders as "epoch=3" when true, "3" when false.
-  LAMIN_ARG(bool, auto_insert_metric_name) = true;
-  LAMIN_ARG(std::optional<std::int64_t>, every_n_train_steps) = std::nullopt;
-  LAMIN_ARG(std::optional<std::chrono::duration<double>>, train_time_interval) = std::nullopt;
-  LAMIN_ARG(std::optional<std::int64_t>, every_n_epochs) = std::nullopt;
+  bool auto_insert_metric_name = true;
+  std::optional<std::int64_t> every_n_train_steps = std::nullopt;
+  std::optional<std::chrono::duration<double>> train_time_interval = std::nullopt;
+  std::optional<std::int64_t> every_n_epochs = std::nullopt;
   /// nullopt: decided from the trainer's validation settings (Lightning's rule).
-  LAMIN_ARG(std::optional<bool>, save_on_train_epoch_end) = std::nullopt;
+  std::optional<bool> save_on_train_epoch_end = std::nullopt;
   /// Appends "-v1", "-v2", ... instead of overwriting an existing file.
-  LAMIN_ARG(bool, enable_version_counter) = true;
+  bool enable_version_counter = true;
+};
+
+/// The fluent setters of ModelCheckpoint's arguments, shared by every options struct that takes them
+/// (ModelCheckpointOptions, lamin::lightning::CheckpointOptions), so a new argument appears in all of them.
+template <typename Derived>
+class ModelCheckpointOptionsBase {
+  LAMIN_SHARED_ARG(std::optional<std::string>, dirpath)
+  LAMIN_SHARED_ARG(std::optional<std::string>, filename)
+  LAMIN_SHARED_ARG(std::optional<std::string>, monitor)
+  LAMIN_SHARED_ARG(bool, verbose)
+  LAMIN_SHARED_ARG(SaveLast, save_last)
+  LAMIN_SHARED_ARG(std::int64_t, save_top_k)
+  LAMIN_SHARED_ARG(bool, save_on_exception)
+  LAMIN_SHARED_ARG(bool, save_weights_only)
+  LAMIN_SHARED_ARG(std::string, mode)
+  LAMIN_SHARED_ARG(bool, auto_insert_metric_name)
+  LAMIN_SHARED_ARG(std::optional<std::int64_t>, every_n_train_steps)
+  LAMIN_SHARED_ARG(std::optional<std::chrono::duration<double>>, train_time_interval)
+  LAMIN_SHARED_ARG(std::optional<std::int64_t>, every_n_epochs)
+  LAMIN_SHARED_ARG(std::optional<bool>, save_on_train_epoch_end)
+  LAMIN_SHARED_ARG(bool, enable_version_counter)
 
  public:
   /// `save_last=True` / `False`.
-  ModelCheckpointOptions& save_last(bool enabled) {
-    save_last_ = enabled ? SaveLast::on : SaveLast::off;
-    return *this;
-  }
+  Derived& save_last(bool enabled) { return save_last(enabled ? SaveLast::on : SaveLast::off); }
   /// `save_last="link"` (or any text parse_save_last accepts).
-  ModelCheckpointOptions& save_last(const char* text) {
-    save_last_ = parse_save_last(text);
-    return *this;
-  }
-  ModelCheckpointOptions& save_last(const std::string& text) { return save_last(text.c_str()); }
+  Derived& save_last(const char* text) { return save_last(parse_save_last(text)); }
+  Derived& save_last(const std::string& text) { return save_last(text.c_str()); }
+  /// The arguments as values.
+  const ModelCheckpointArgs& model_checkpoint_args() const noexcept { return args_; }
+
+ protected:
+  ModelCheckpointArgs args_;
+};
+
+/// ModelCheckpoint's arguments, with Lightning's defaults:
+/// `ModelCheckpointOptions().dirpath("ckpts").monitor("val_loss").mode("min").save_top_k(2).save_last(true)`.
+struct ModelCheckpointOptions : ModelCheckpointOptionsBase<ModelCheckpointOptions> {
+  ModelCheckpointOptions() = default;
+  /// The ModelCheckpoint arguments of any options struct that carries them.
+  explicit ModelCheckpointOptions(const ModelCheckpointArgs& args) { args_ = args; }
 };
 
 /// Lightning's `ModelCheckpoint`.

@@ -1,0 +1,188 @@
+# Checks that every C++ block of README.md is compiled by the build: each ```cpp block must be byte-identical to
+# a region of a file under examples/readme/ that lies between the marker lines `// [readme]` and `// [/readme]`.
+#
+#   cmake -DREADME=README.md -DSNIPPET_DIR=examples/readme -P tests/readme/check_snippets.cmake
+#
+# Fails, naming the block (its line in README.md and its first line), when a block matches no region; for the
+# region it resembles most it shows the first line that differs. A block fenced as ```c++, ```cxx or ```cc is
+# checked the same way. Regions that the README does not show are listed, not an error.
+
+cmake_minimum_required(VERSION 3.18)
+
+if(NOT DEFINED README OR NOT DEFINED SNIPPET_DIR)
+  message(FATAL_ERROR "usage: cmake -DREADME=<README.md> -DSNIPPET_DIR=<examples/readme> -P check_snippets.cmake")
+endif()
+if(NOT EXISTS "${README}")
+  message(FATAL_ERROR "check_snippets: no README at ${README}")
+endif()
+
+set(kBegin "// [readme]\n")
+set(kEnd "\n// [/readme]")
+
+# first_line(<out> <text>): the text's first line.
+function(first_line out text)
+  string(FIND "${text}" "\n" nl)
+  if(nl GREATER_EQUAL 0)
+    string(SUBSTRING "${text}" 0 ${nl} text)
+  endif()
+  set(${out} "${text}" PARENT_SCOPE)
+endfunction()
+
+# line_of(<out> <text> <offset>): the 1-based line number of character <offset> in <text>.
+function(line_of out text offset)
+  string(SUBSTRING "${text}" 0 ${offset} before)
+  string(REGEX MATCHALL "\n" newlines "${before}")
+  list(LENGTH newlines n)
+  math(EXPR n "${n} + 1")
+  set(${out} ${n} PARENT_SCOPE)
+endfunction()
+
+# first_difference(<out_line> <out_a> <out_b> <a> <b>): the first line (1-based) where <a> and <b> differ, and the
+# two lines there ("<end>" past the end of one of them).
+function(first_difference out_line out_a out_b a b)
+  set(line 1)
+  while(TRUE)
+    string(FIND "${a}" "\n" na)
+    string(FIND "${b}" "\n" nb)
+    if(na GREATER_EQUAL 0)
+      string(SUBSTRING "${a}" 0 ${na} la)
+    else()
+      set(la "${a}")
+    endif()
+    if(nb GREATER_EQUAL 0)
+      string(SUBSTRING "${b}" 0 ${nb} lb)
+    else()
+      set(lb "${b}")
+    endif()
+    if(NOT "${la}" STREQUAL "${lb}" OR na LESS 0 OR nb LESS 0)
+      if("${la}" STREQUAL "${lb}")  # one ends here, the other goes on
+        if(na LESS 0)
+          set(la "<end>")
+        endif()
+        if(nb LESS 0)
+          set(lb "<end>")
+        endif()
+      endif()
+      set(${out_line} ${line} PARENT_SCOPE)
+      set(${out_a} "${la}" PARENT_SCOPE)
+      set(${out_b} "${lb}" PARENT_SCOPE)
+      return()
+    endif()
+    math(EXPR na "${na} + 1")
+    math(EXPR nb "${nb} + 1")
+    string(SUBSTRING "${a}" ${na} -1 a)
+    string(SUBSTRING "${b}" ${nb} -1 b)
+    math(EXPR line "${line} + 1")
+  endwhile()
+endfunction()
+
+# ---- the marked regions of the snippet files ---------------------------------------------------------------------
+file(GLOB snippet_files "${SNIPPET_DIR}/*.cpp" "${SNIPPET_DIR}/*.hpp" "${SNIPPET_DIR}/*.h")
+list(SORT snippet_files)
+set(region_count 0)
+foreach(path IN LISTS snippet_files)
+  file(READ "${path}" text)
+  set(text "\n${text}")  # so that a marker on the first line is found like any other
+  get_filename_component(name "${path}" NAME)
+  set(k 0)
+  while(TRUE)
+    string(FIND "${text}" "\n${kBegin}" begin)
+    if(begin LESS 0)
+      break()
+    endif()
+    math(EXPR begin "${begin} + 1")
+    string(LENGTH "${kBegin}" len)
+    math(EXPR begin "${begin} + ${len}")
+    string(SUBSTRING "${text}" ${begin} -1 text)
+    string(FIND "${text}" "${kEnd}" end)
+    if(end LESS 0)
+      message(FATAL_ERROR "check_snippets: ${name}: `// [readme]` without a `// [/readme]` after it")
+    endif()
+    string(SUBSTRING "${text}" 0 ${end} region)
+    math(EXPR k "${k} + 1")
+    math(EXPR region_count "${region_count} + 1")
+    set(region_${region_count} "${region}")
+    set(region_name_${region_count} "${name} (region ${k})")
+    set(region_used_${region_count} FALSE)
+    string(LENGTH "${kEnd}" len)
+    math(EXPR end "${end} + ${len}")
+    string(SUBSTRING "${text}" ${end} -1 text)
+  endwhile()
+endforeach()
+if(region_count EQUAL 0)
+  message(FATAL_ERROR "check_snippets: no `// [readme]` regions in ${SNIPPET_DIR}")
+endif()
+
+# ---- the C++ blocks of the README ----------------------------------------------------------------------------------
+file(READ "${README}" readme)
+set(readme "\n${readme}")
+set(rest "${readme}")
+set(consumed 0)  # characters of `readme` before `rest`
+set(block_count 0)
+set(failures 0)
+while(TRUE)
+  string(REGEX MATCH "\n```(cpp|c\\+\\+|cxx|cc)[ \t]*\n" fence "${rest}")
+  if("${fence}" STREQUAL "")
+    break()
+  endif()
+  string(FIND "${rest}" "${fence}" open)
+  string(LENGTH "${fence}" len)
+  math(EXPR body_start "${open} + ${len}")
+  math(EXPR fence_offset "${consumed} + ${open} + 1")
+  line_of(fence_line "${readme}" ${fence_offset})
+  math(EXPR fence_line "${fence_line} - 1")  # `readme` starts with the "\n" added above
+  string(SUBSTRING "${rest}" ${body_start} -1 after)
+  string(FIND "${after}" "\n```" close)
+  if(close LESS 0)
+    message(FATAL_ERROR "check_snippets: README.md:${fence_line}: the C++ block is never closed")
+  endif()
+  string(SUBSTRING "${after}" 0 ${close} block)
+  math(EXPR block_count "${block_count} + 1")
+  first_line(head "${block}")
+
+  set(match "")
+  set(best "")
+  set(best_line 0)
+  foreach(i RANGE 1 ${region_count})
+    if("${block}" STREQUAL "${region_${i}}")
+      set(match ${i})
+      break()
+    endif()
+    first_difference(diff_line diff_readme diff_file "${block}" "${region_${i}}")
+    if(diff_line GREATER best_line)
+      set(best ${i})
+      set(best_line ${diff_line})
+      set(best_readme "${diff_readme}")
+      set(best_file "${diff_file}")
+    endif()
+  endforeach()
+
+  if("${match}" STREQUAL "")
+    math(EXPR failures "${failures} + 1")
+    math(EXPR shown_line "${fence_line} + ${best_line}")
+    message(SEND_ERROR
+      "README.md:${fence_line}: C++ block ${block_count} (`${head}`) is not the marked region of any file in "
+      "${SNIPPET_DIR}: put it between `// [readme]` and `// [/readme]` in a file there, or copy the region back.\n"
+      "  closest: ${region_name_${best}}; first difference at README.md:${shown_line}:\n"
+      "    README.md: ${best_readme}\n"
+      "    file:      ${best_file}")
+  else()
+    set(region_used_${match} TRUE)
+    message(STATUS "README.md:${fence_line}: C++ block ${block_count} is ${region_name_${match}}")
+  endif()
+
+  math(EXPR advance "${body_start} + ${close} + 4")
+  math(EXPR consumed "${consumed} + ${advance}")
+  string(SUBSTRING "${rest}" ${advance} -1 rest)
+endwhile()
+
+foreach(i RANGE 1 ${region_count})
+  if(NOT region_used_${i})
+    message(STATUS "not shown in README.md: ${region_name_${i}}")
+  endif()
+endforeach()
+
+if(failures GREATER 0)
+  message(FATAL_ERROR "check_snippets: ${failures} of ${block_count} C++ blocks of README.md differ from examples/readme/")
+endif()
+message(STATUS "check_snippets: all ${block_count} C++ blocks of README.md are compiled examples")
