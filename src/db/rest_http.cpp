@@ -28,21 +28,21 @@ std::string first_line_of(const std::filesystem::path& file) {
 RestOptions RestOptions::from_environment() {
   RestOptions o;
   if (const char* v = std::getenv("LAMIN_API_KEY"); v && *v) {
-    o.token = v;
+    o.token(v);
   } else if (const char* f = std::getenv("LAMIN_API_KEY_FILE"); f && *f) {
-    o.token = first_line_of(f);
+    o.token(first_line_of(f));
   } else {
     std::filesystem::path dir;
     if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x) dir = x;
     else if (const char* h = std::getenv("HOME"); h && *h) dir = std::filesystem::path(h) / ".config";
     if (!dir.empty()) {
       std::error_code ec;
-      if (std::filesystem::exists(dir / "lamin" / "api_key", ec)) o.token = first_line_of(dir / "lamin" / "api_key");
+      if (std::filesystem::exists(dir / "lamin" / "api_key", ec)) o.token(first_line_of(dir / "lamin" / "api_key"));
     }
   }
-  if (const char* v = std::getenv("LAMIN_CA_BUNDLE"); v && *v) o.ca_bundle = v;
-  if (const char* v = std::getenv("LAMIN_CLIENT_CERT"); v && *v) o.client_cert = v;
-  if (const char* v = std::getenv("LAMIN_CLIENT_KEY"); v && *v) o.client_key = v;
+  if (const char* v = std::getenv("LAMIN_CA_BUNDLE"); v && *v) o.ca_bundle(v);
+  if (const char* v = std::getenv("LAMIN_CLIENT_CERT"); v && *v) o.client_cert(v);
+  if (const char* v = std::getenv("LAMIN_CLIENT_KEY"); v && *v) o.client_key(v);
   return o;
 }
 
@@ -88,19 +88,175 @@ std::string excerpt(const std::string& body) {
   return out;
 }
 
+/// What one attempt brought back.
+struct Answer {
+  CURLcode rc = CURLE_OK;
+  long status = 0;
+  curl_off_t retry_after = -1;  ///< the server's Retry-After in seconds; -1: none
+  std::string detail;           ///< libcurl's error buffer
+  std::string text;             ///< the body; of a download, the start of an error body
+};
+
+/// A failed attempt: whether it is worth another, and why it failed.
+struct Failure {
+  bool retry = false;
+  std::string message;
+  curl_off_t retry_after = -1;
+};
+
+/// Resets the handle (its connection cache stays: the next request reuses the open connection) and sets what every
+/// request has: URL, method, no redirects, timeouts, TLS and where the answer goes.
+void set_up_handle(CURL* c, const std::string& url, const std::string& method, const RestOptions& o, bool transfer,
+                   Sink& sink) {
+  curl_easy_reset(c);
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout_s() * 1000));
+  if (transfer) {
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, std::max(1L, static_cast<long>(o.request_timeout_s())));
+  } else {
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(o.request_timeout_s() * 1000));
+  }
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o.verify_tls() ? 1L : 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o.verify_tls() ? 2L : 0L);
+  if (!o.ca_bundle().empty()) curl_easy_setopt(c, CURLOPT_CAINFO, o.ca_bundle().c_str());
+  if (!o.client_cert().empty()) {
+    curl_easy_setopt(c, CURLOPT_SSLCERT, o.client_cert().c_str());
+    curl_easy_setopt(c, CURLOPT_SSLKEY, o.client_key().c_str());
+  }
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+}
+
+/// The headers every request sends: JSON answers wanted, and the bearer unless it is empty.
+curl_slist* base_headers(const std::string& bearer) {
+  curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
+  if (!bearer.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + bearer).c_str());
+  return headers;
+}
+
+/// Performs the request set up on `c` into `answer`; frees `headers` and `mime`, and closes a download's file
+/// (reading the start of an error body back into answer.text).
+void perform_once(CURL* c, curl_slist* headers, curl_mime* mime, Sink& sink, Answer& answer) {
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  char detail[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
+  answer.rc = curl_easy_perform(c);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
+  answer.detail = detail;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &answer.status);
+  curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &answer.retry_after);
+  curl_slist_free_all(headers);
+  if (mime) curl_mime_free(mime);
+  if (sink.file) {
+    std::fflush(sink.file);
+    if (answer.status >= 400) {  // the error body went to the file: read its start back
+      std::rewind(sink.file);
+      char buf[4096];
+      answer.text.assign(buf, std::fread(buf, 1, sizeof buf, sink.file));
+    }
+    std::fclose(sink.file);
+  }
+}
+
+/// A request that never got an answer: libcurl's reason, with a hint for TLS trust and client certificates.
+Failure transfer_failure(const Answer& answer, const RestOptions& o) {
+  Failure f{retryable(answer.rc), answer.detail.empty() ? curl_easy_strerror(answer.rc) : answer.detail,
+            answer.retry_after};
+  if (answer.rc == CURLE_PEER_FAILED_VERIFICATION) {
+    f.message += " (the server's TLS certificate is not trusted here: set LAMIN_CA_BUNDLE, or "
+                 "RestOptions::ca_bundle, to the PEM file of the CA that signed it)";
+  } else if (answer.rc == CURLE_SSL_CACERT_BADFILE) {
+    f.message += " (the CA bundle '" + o.ca_bundle() + "' cannot be read)";
+  } else if (answer.rc == CURLE_SSL_CERTPROBLEM) {
+    f.message += " (the client certificate '" + o.client_cert() + "' or its key cannot be used)";
+  }
+  return f;
+}
+
+/// A 408, 429 or 5xx: "HTTP 503: <the server's message, else the start of its answer>", retried.
+Failure status_failure(const Answer& answer) {
+  Failure f{true, "HTTP " + std::to_string(answer.status), answer.retry_after};
+  try {
+    auto j = nlohmann::json::parse(answer.text);
+    f.message += ": " + j.at("error").at("message").get<std::string>();
+  } catch (...) {
+    if (!answer.text.empty()) f.message += ": " + excerpt(answer.text);
+  }
+  return f;
+}
+
+/// Throws the lamin::Error that a rejecting answer (a 4xx not retried) names: the kind of lamin-serve's JSON error,
+/// else one that follows the status.
+[[noreturn]] void throw_rejection(const std::string& method, const std::string& path, const Answer& answer,
+                                  const RestOptions& o) {
+  const long status = answer.status;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(answer.text);
+  } catch (...) {
+    // Not lamin-serve's answer (a proxy's page, a wrong URL): the kind follows the status, as below.
+    const std::string message =
+        "lamin: " + method + " " + path + ": HTTP " + std::to_string(status) + ": " + excerpt(answer.text);
+    if (status == 401 || status == 403) throw ConfigurationError(message);
+    if (status == 404) throw NotFoundError(message);
+    throw ValidationError(message);
+  }
+  std::string kind = "error", message = "HTTP " + std::to_string(status);
+  if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+    kind = j["error"].value("kind", kind);
+    message = j["error"].value("message", message);
+  }
+  if (kind == "client_certificate") {
+    message += o.client_cert().empty()
+                   ? " (set LAMIN_CLIENT_CERT and LAMIN_CLIENT_KEY, or RestOptions::client_cert and client_key, "
+                     "to a certificate that the server's client CA signed, and its key)"
+                   : " (the client certificate is '" + o.client_cert() + "')";
+  }
+  if (status == 401 || status == 403) kind = "configuration";
+  if (status == 413) kind = "validation";
+  throw_kind(kind, message);
+}
+
+/// After attempt `attempt` of `call` ("GET https://host/path") failed: sleeps for the backoff (exponential with
+/// full jitter, or the server's Retry-After), or throws lamin::NetworkError when the failure is not retryable or
+/// the attempts or the retry budget are spent.
+void wait_for_retry(const RestOptions& o, const std::string& call, const Failure& failure, int attempt,
+                    std::chrono::steady_clock::time_point start) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!failure.retry || attempt >= std::max(1, o.max_attempts())) {
+    throw NetworkError("lamin: " + call + " failed" +
+                       (failure.retry ? " after " + std::to_string(attempt) + " attempts" : std::string()) + ": " +
+                       failure.message);
+  }
+  double delay = std::min(o.backoff_max_s(), o.backoff_initial_s() * double(1u << std::min(attempt - 1, 20)));
+  delay = std::uniform_real_distribution<double>(0, delay)(rng);  // full jitter
+  if (failure.retry_after > 0) delay = std::min(o.backoff_max_s(), double(failure.retry_after));
+  if (elapsed + delay > o.retry_budget_s()) {
+    throw NetworkError("lamin: " + call + " failed after " + std::to_string(attempt) + " attempts (retry budget of " +
+                       std::to_string(int(o.retry_budget_s())) + " s spent): " + failure.message);
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+}
+
 }  // namespace
 
 HttpClient::HttpClient(std::string base_url, RestOptions options)
     : base_url_(std::move(base_url)), options_(std::move(options)) {
   while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
-  if (options_.client_cert.empty() != options_.client_key.empty()) {
+  if (options_.client_cert().empty() != options_.client_key().empty()) {
     throw ConfigurationError("lamin: a client certificate and its key go together: set both LAMIN_CLIENT_CERT and "
                              "LAMIN_CLIENT_KEY (RestOptions::client_cert and client_key), or neither");
   }
-  for (const std::string* f : {&options_.client_cert, &options_.client_key}) {
+  for (const std::string* f : {&options_.client_cert(), &options_.client_key()}) {
     std::error_code ec;
     if (!f->empty() && !std::filesystem::is_regular_file(*f, ec)) {
-      const std::string what = f == &options_.client_cert ? "certificate" : "key";
+      const std::string what = f == &options_.client_cert() ? "certificate" : "key";
       throw ConfigurationError("lamin: cannot read the TLS client " + what + " '" + *f + "'");
     }
   }
@@ -118,10 +274,10 @@ std::string HttpClient::perform(const std::string& method, const std::string& pa
 }
 
 std::string HttpClient::bearer_locked() {
-  if (options_.token.empty() || raw_key_) return options_.token;
+  if (options_.token().empty() || raw_key_) return options_.token();
   if (access_token_.empty()) {
     // LaminHub's exchange: the API key for an access token, sent on every later call
-    const std::string payload = nlohmann::json{{"api_key", options_.token}}.dump();
+    const std::string payload = nlohmann::json{{"api_key", options_.token()}}.dump();
     std::string text;
     try {
       text = perform_locked(
@@ -134,7 +290,7 @@ std::string HttpClient::bearer_locked() {
           false, false);
     } catch (const NotFoundError&) {
       raw_key_ = true;  // a server without the exchange takes the API key itself
-      return options_.token;
+      return options_.token();
     }
     const auto j = nlohmann::json::parse(text, nullptr, false);
     if (j.is_discarded())
@@ -153,132 +309,33 @@ std::string HttpClient::perform_locked(const std::string& method, const std::str
   CURL* c = static_cast<CURL*>(curl_);
   bool refreshed = false;
   const auto start = std::chrono::steady_clock::now();
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string last_error;
   const std::string url = base_url_ + path;
-  const int attempts = std::max(1, options_.max_attempts);
   for (int attempt = 1;; ++attempt) {
-    const std::string bearer = auth ? bearer_locked() : std::string();
-    curl_easy_reset(c);  // keeps the connection cache: the next request reuses the open connection
-    std::string text;
-    Sink sink{&text, nullptr};
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_s * 1000));
-    if (transfer) {
-      curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-      curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, std::max(1L, static_cast<long>(options_.request_timeout_s)));
-    } else {
-      curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout_s * 1000));
-    }
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
-    if (!options_.ca_bundle.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_bundle.c_str());
-    if (!options_.client_cert.empty()) {
-      curl_easy_setopt(c, CURLOPT_SSLCERT, options_.client_cert.c_str());
-      curl_easy_setopt(c, CURLOPT_SSLKEY, options_.client_key.c_str());
-    }
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-    curl_slist* headers = nullptr;
-    headers = curl_slist_append(headers, "Accept: application/json");
-    if (!bearer.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + bearer).c_str());
+    const std::string bearer = auth ? bearer_locked() : std::string();  // may itself use the handle
+    Answer answer;
+    Sink sink{&answer.text, nullptr};
+    set_up_handle(c, url, method, options_, transfer, sink);
+    curl_slist* headers = base_headers(bearer);
     curl_mime* mime = nullptr;
     setup(c, headers, sink, mime);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    char detail[CURL_ERROR_SIZE] = {0};
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
-    const CURLcode rc = curl_easy_perform(c);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_off_t retry_after = -1;
-    curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &retry_after);
-    curl_slist_free_all(headers);
-    if (mime) curl_mime_free(mime);
-    if (sink.file) {
-      std::fflush(sink.file);
-      if (status >= 400) {  // the error body went to the file: read its start back
-        std::rewind(sink.file);
-        char buf[4096];
-        text.assign(buf, std::fread(buf, 1, sizeof buf, sink.file));
-      }
-      std::fclose(sink.file);
-    }
+    perform_once(c, headers, mime, sink, answer);
 
-    bool retry = false;
-    if (rc != CURLE_OK) {
-      retry = retryable(rc);
-      last_error = detail[0] ? detail : curl_easy_strerror(rc);
-      if (rc == CURLE_PEER_FAILED_VERIFICATION) {
-        last_error += " (the server's TLS certificate is not trusted here: set LAMIN_CA_BUNDLE, or "
-                      "RestOptions::ca_bundle, to the PEM file of the CA that signed it)";
-      } else if (rc == CURLE_SSL_CACERT_BADFILE) {
-        last_error += " (the CA bundle '" + options_.ca_bundle + "' cannot be read)";
-      } else if (rc == CURLE_SSL_CERTPROBLEM) {
-        last_error += " (the client certificate '" + options_.client_cert + "' or its key cannot be used)";
-      }
-    } else if (status == 408 || status == 429 || status >= 500) {
-      retry = true;
-      last_error = "HTTP " + std::to_string(status);
-      try {
-        auto j = nlohmann::json::parse(text);
-        last_error += ": " + j.at("error").at("message").get<std::string>();
-      } catch (...) {
-        if (!text.empty()) last_error += ": " + excerpt(text);
-      }
-    } else if ((status == 401 || status == 403) && auth && !access_token_.empty() && !refreshed) {
+    Failure failure;
+    if (answer.rc != CURLE_OK) {
+      failure = transfer_failure(answer, options_);
+    } else if (answer.status == 408 || answer.status == 429 || answer.status >= 500) {
+      failure = status_failure(answer);
+    } else if ((answer.status == 401 || answer.status == 403) && auth && !access_token_.empty() && !refreshed) {
       refreshed = true;  // the access token expired or was revoked: exchange the API key again, once
       access_token_.clear();
       --attempt;
       continue;
-    } else if (status >= 400) {
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(text);
-      } catch (...) {
-        // Not lamin-serve's answer (a proxy's page, a wrong URL): the kind follows the status, as below.
-        const std::string message =
-            "lamin: " + method + " " + path + ": HTTP " + std::to_string(status) + ": " + excerpt(text);
-        if (status == 401 || status == 403) throw ConfigurationError(message);
-        if (status == 404) throw NotFoundError(message);
-        throw ValidationError(message);
-      }
-      std::string kind = "error", message = "HTTP " + std::to_string(status);
-      if (j.is_object() && j.contains("error") && j["error"].is_object()) {
-        kind = j["error"].value("kind", kind);
-        message = j["error"].value("message", message);
-      }
-      if (kind == "client_certificate") {
-        message += options_.client_cert.empty()
-                       ? " (set LAMIN_CLIENT_CERT and LAMIN_CLIENT_KEY, or RestOptions::client_cert and client_key, "
-                         "to a certificate that the server's client CA signed, and its key)"
-                       : " (the client certificate is '" + options_.client_cert + "')";
-      }
-      if (status == 401 || status == 403) kind = "configuration";
-      if (status == 413) kind = "validation";
-      throw_kind(kind, message);
+    } else if (answer.status >= 400) {
+      throw_rejection(method, path, answer, options_);
     } else {
-      return text;
+      return std::move(answer.text);
     }
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (!retry || attempt >= attempts) {
-      throw NetworkError("lamin: " + method + " " + base_url_ + path + " failed" +
-                         (retry ? " after " + std::to_string(attempt) + " attempts" : std::string()) + ": " +
-                         last_error);
-    }
-    double delay = std::min(options_.backoff_max_s, options_.backoff_initial_s * double(1u << std::min(attempt - 1, 20)));
-    delay = std::uniform_real_distribution<double>(0, delay)(rng);  // full jitter
-    if (retry_after > 0) delay = std::min(options_.backoff_max_s, double(retry_after));
-    if (elapsed + delay > options_.retry_budget_s) {
-      throw NetworkError("lamin: " + method + " " + base_url_ + path + " failed after " + std::to_string(attempt) +
-                         " attempts (retry budget of " + std::to_string(int(options_.retry_budget_s)) +
-                         " s spent): " + last_error);
-    }
-    std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+    wait_for_retry(options_, method + " " + url, failure, attempt, start);
   }
 }
 

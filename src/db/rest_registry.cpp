@@ -329,15 +329,8 @@ std::int64_t RestRegistry::remove_values(const Artifact& artifact, const Feature
 std::int64_t RestRegistry::remove_values(const Run& run, const FeatureRef& feature, const std::optional<json>& value) {
   return remove_values_by_id("run", run.id, feature, value);
 }
-void RestRegistry::set_feature_values(const Feature& feature, const std::vector<std::pair<std::int64_t, json>>& values) {
-  for (const auto& [id, value] : values) {
-    if (value.is_null()) throw ValidationError("set_feature_values: a value of feature '" + feature.name + "' is null");
-    validate_feature_value(feature, value);
-  }
-  if (values.empty()) return;
-  const bool replay = !next_key_.empty();
-  std::string k = key();
-  // 1. The value rows (upserts: a replay finds them), by hash.
+std::map<std::int64_t, std::int64_t> RestRegistry::target_value_ids(
+    const Feature& feature, const std::vector<std::pair<std::int64_t, json>>& values) {
   std::map<std::string, json> distinct;  // hash -> record
   std::vector<std::string> hashes;
   for (const auto& [id, value] : values) {
@@ -350,8 +343,10 @@ void RestRegistry::set_feature_values(const Feature& feature, const std::vector<
   const auto value_ids = json_value_ids(records);
   std::map<std::int64_t, std::int64_t> target;  // artifact id -> jsonvalue id
   for (std::size_t i = 0; i < values.size(); ++i) target[values[i].first] = value_ids.at({feature.id, hashes[i]});
+  return target;
+}
 
-  // 2. The artifacts' current links, and which of them point at values of this feature.
+json RestRegistry::artifact_links(const std::map<std::int64_t, std::int64_t>& target) {
   json links = json::array();
   std::vector<std::int64_t> ids;
   for (const auto& [artifact_id, value] : target) ids.push_back(artifact_id);
@@ -364,20 +359,38 @@ void RestRegistry::set_feature_values(const Feature& feature, const std::vector<
       links.push_back(std::move(row));
     }
   }
+  return links;
+}
+
+std::set<std::int64_t> RestRegistry::values_of_feature(const json& links, std::int64_t feature_id) {
   std::set<std::int64_t> of_feature;
-  {
-    std::set<std::int64_t> linked;
-    for (const auto& l : links) linked.insert(l.at("jsonvalue_id").get<std::int64_t>());
-    const std::vector<std::int64_t> linked_ids(linked.begin(), linked.end());
-    for (std::size_t start = 0; start < linked_ids.size(); start += kMaxRecords) {
-      const json chunk = std::vector<std::int64_t>(
-          linked_ids.begin() + static_cast<std::ptrdiff_t>(start),
-          linked_ids.begin() + static_cast<std::ptrdiff_t>(std::min(linked_ids.size(), start + kMaxRecords)));
-      json filter = {{"and", {{{"id", {{"in", chunk}}}}, {{"feature_id", {{"eq", feature.id}}}}}}};
-      for (const auto& row : query_all("jsonvalue", {{"select", {"id"}}, {"filter", filter}}))
-        of_feature.insert(row.at("id").get<std::int64_t>());
-    }
+  std::set<std::int64_t> linked;
+  for (const auto& l : links) linked.insert(l.at("jsonvalue_id").get<std::int64_t>());
+  const std::vector<std::int64_t> linked_ids(linked.begin(), linked.end());
+  for (std::size_t start = 0; start < linked_ids.size(); start += kMaxRecords) {
+    const json chunk = std::vector<std::int64_t>(
+        linked_ids.begin() + static_cast<std::ptrdiff_t>(start),
+        linked_ids.begin() + static_cast<std::ptrdiff_t>(std::min(linked_ids.size(), start + kMaxRecords)));
+    json filter = {{"and", {{{"id", {{"in", chunk}}}}, {{"feature_id", {{"eq", feature_id}}}}}}};
+    for (const auto& row : query_all("jsonvalue", {{"select", {"id"}}, {"filter", filter}}))
+      of_feature.insert(row.at("id").get<std::int64_t>());
   }
+  return of_feature;
+}
+
+void RestRegistry::set_feature_values(const Feature& feature, const std::vector<std::pair<std::int64_t, json>>& values) {
+  for (const auto& [id, value] : values) {
+    if (value.is_null()) throw ValidationError("set_feature_values: a value of feature '" + feature.name + "' is null");
+    validate_feature_value(feature, value);
+  }
+  if (values.empty()) return;
+  const bool replay = !next_key_.empty();
+  std::string k = key();
+  // 1. The value rows (upserts: a replay finds them), by hash.
+  const auto target = target_value_ids(feature, values);
+  // 2. The artifacts' current links, and which of them point at values of this feature.
+  const json links = artifact_links(target);
+  const std::set<std::int64_t> of_feature = values_of_feature(links, feature.id);
   // 3. Outdated links go, missing ones come (both idempotent: a replay deletes nothing and finds its links).
   json doomed = json::array();
   std::set<std::int64_t> has_target;

@@ -5,8 +5,12 @@
 // Consistency: every call is one transaction on the server. begin()/commit() only group calls on this side
 // (in_transaction() reports them); a rollback cannot undo calls the server has already applied.
 
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "lamin/db/registry.hpp"
 #include "lamin/db/rest.hpp"
@@ -104,6 +108,12 @@ class RestRegistry : public Registry {
   /// The ids of the JsonValue rows of `records` (`feature_id`, `value`, `hash`), by (feature id, hash), creating
   /// those that do not exist yet; created rows belong to the current run, as in the SQLite backend.
   std::map<std::pair<std::int64_t, std::string>, std::int64_t> json_value_ids(const nlohmann::json& records);
+  // set_feature_values' steps: the JsonValue id each artifact's value gets (the rows upserted by hash), the
+  // artifacts' current `artifactjsonvalue` links, and which of the linked JsonValue ids belong to the feature.
+  std::map<std::int64_t, std::int64_t> target_value_ids(
+      const Feature& feature, const std::vector<std::pair<std::int64_t, nlohmann::json>>& values);
+  nlohmann::json artifact_links(const std::map<std::int64_t, std::int64_t>& target);
+  std::set<std::int64_t> values_of_feature(const nlohmann::json& links, std::int64_t feature_id);
 
   static constexpr std::size_t kMaxRecords = 1000;  // rows per generic call (lamin-serve's limit)
   std::map<std::int64_t, nlohmann::json> values_of(const std::string& host, const std::vector<std::int64_t>& ids);

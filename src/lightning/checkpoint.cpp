@@ -489,22 +489,9 @@ void Checkpoint::update_model_ranks(const std::string& prefix, const std::string
                        mode == "max");
 }
 
-void Checkpoint::_save_checkpoint(pl::Trainer& trainer, const std::string& filepath) {
-  if (!trainer.is_global_zero()) {
-    pl::ModelCheckpoint::_save_checkpoint(trainer, filepath);
-    return;
-  }
-  lamin::Instance inst = instance();
+lamin::FeatureValues Checkpoint::artifact_feature_values(pl::Trainer& trainer, const std::string& filepath,
+                                                          bool is_best) const {
   const Annotator& an = *annotator_;
-
-  // 1. Everything that can be wrong is checked before the file is written.
-  const std::string key = resolve_artifact_key(trainer, filepath, kCheckpointKind);
-  lamin::validate_key(key);
-  lamin::validate_key_suffix(key, lamin::canonical_suffix(filepath));
-  const std::string base = base_prefix_for(trainer);
-  const std::string prefix = base.empty() ? "checkpoints" : base + "/checkpoints";
-  const bool is_best = best_model_path() == filepath;
-
   lamin::FeatureValues values;
   std::map<std::string, json> by_name;
   auto add_auto = [&](const char* name, json value) {
@@ -519,8 +506,8 @@ void Checkpoint::_save_checkpoint(pl::Trainer& trainer, const std::string& filep
   if (current_score()) {
     const double score = *current_score();
     if (!std::isfinite(score)) {
-      throw ValidationError("The score of '" + lamin::detail::python_basename(filepath) + "' is not finite (" + std::to_string(score) +
-                            ", monitor '" + monitor().value_or("") +
+      throw ValidationError("The score of '" + lamin::detail::python_basename(filepath) + "' is not finite (" +
+                            std::to_string(score) + ", monitor '" + monitor().value_or("") +
                             "'): LaminDB cannot store NaN or Infinity as a feature value.");
     }
     add_auto("score", score);
@@ -555,44 +542,66 @@ void Checkpoint::_save_checkpoint(pl::Trainer& trainer, const std::string& filep
     by_name[it.key()] = value;
     values.emplace_back(f, std::move(value));
   }
+  return values;
+}
 
+lamin::FeatureValues Checkpoint::run_feature_values(pl::Trainer& trainer) const {
+  const Annotator& an = *annotator_;
+  lamin::FeatureValues run_values;
+  auto add_run = [&](const lamin::Feature& f, json value) {
+    if (value.is_null()) return;
+    lamin::validate_feature_value(f, value);
+    run_values.emplace_back(f, std::move(value));
+  };
+  auto add_run_auto = [&](const char* name, json value) {
+    if (const lamin::Feature* f = an.auto_feature(name)) add_run(*f, std::move(value));
+  };
+  if (!trainer.loggers().empty()) {
+    const auto& logger = trainer.loggers().front();
+    add_run_auto("logger_name", logger->name());
+    add_run_auto("logger_version", pl::version_folder_name(logger->version()));
+  }
+  const auto& o = trainer.options();
+  add_run_auto("max_epochs", trainer.max_epochs());
+  add_run_auto("max_steps", trainer.max_steps());
+  add_run_auto("precision", normalized_precision(o.precision()));
+  add_run_auto("accumulate_grad_batches", o.accumulate_grad_batches());
+  if (o.gradient_clip_val()) add_run_auto("gradient_clip_val", *o.gradient_clip_val());
+  if (monitor()) add_run_auto("monitor", *monitor());
+  add_run_auto("mode", mode());
+  json hparams = json::object();
+  if (const pl::LightningModule* m = trainer.lightning_module(); m && m->hparams().is_object()) {
+    hparams.update(m->hparams());
+  }
+  if (trainer.datamodule() && trainer.datamodule()->hparams().is_object()) {
+    hparams.update(trainer.datamodule()->hparams());
+  }
+  for (auto it = hparams.begin(); it != hparams.end(); ++it) {
+    auto f = an.hparam_features.find(it.key());
+    if (f != an.hparam_features.end()) add_run(f->second, it.value());
+  }
+  return run_values;
+}
+
+void Checkpoint::_save_checkpoint(pl::Trainer& trainer, const std::string& filepath) {
+  if (!trainer.is_global_zero()) {
+    pl::ModelCheckpoint::_save_checkpoint(trainer, filepath);
+    return;
+  }
+  lamin::Instance inst = instance();
+  const Annotator& an = *annotator_;
+
+  // 1. Everything that can be wrong is checked before the file is written.
+  const std::string key = resolve_artifact_key(trainer, filepath, kCheckpointKind);
+  lamin::validate_key(key);
+  lamin::validate_key_suffix(key, lamin::canonical_suffix(filepath));
+  const std::string base = base_prefix_for(trainer);
+  const std::string prefix = base.empty() ? "checkpoints" : base + "/checkpoints";
+  const bool is_best = best_model_path() == filepath;
+  const lamin::FeatureValues values = artifact_feature_values(trainer, filepath, is_best);
   std::optional<lamin::Run> run = run_in(inst);
   const bool write_run = run && !an.run_features_saved;
-  lamin::FeatureValues run_values;
-  if (write_run) {
-    auto add_run = [&](const lamin::Feature& f, json value) {
-      if (value.is_null()) return;
-      lamin::validate_feature_value(f, value);
-      run_values.emplace_back(f, std::move(value));
-    };
-    auto add_run_auto = [&](const char* name, json value) {
-      if (const lamin::Feature* f = an.auto_feature(name)) add_run(*f, std::move(value));
-    };
-    if (!trainer.loggers().empty()) {
-      const auto& logger = trainer.loggers().front();
-      add_run_auto("logger_name", logger->name());
-      add_run_auto("logger_version", pl::version_folder_name(logger->version()));
-    }
-    const auto& o = trainer.options();
-    add_run_auto("max_epochs", trainer.max_epochs());
-    add_run_auto("max_steps", trainer.max_steps());
-    add_run_auto("precision", normalized_precision(o.precision()));
-    add_run_auto("accumulate_grad_batches", o.accumulate_grad_batches());
-    if (o.gradient_clip_val()) add_run_auto("gradient_clip_val", *o.gradient_clip_val());
-    if (monitor()) add_run_auto("monitor", *monitor());
-    add_run_auto("mode", mode());
-    json hparams = json::object();
-    if (const pl::LightningModule* m = trainer.lightning_module(); m && m->hparams().is_object()) {
-      hparams.update(m->hparams());
-    }
-    if (trainer.datamodule() && trainer.datamodule()->hparams().is_object()) {
-      hparams.update(trainer.datamodule()->hparams());
-    }
-    for (auto it = hparams.begin(); it != hparams.end(); ++it) {
-      auto f = an.hparam_features.find(it.key());
-      if (f != an.hparam_features.end()) add_run(f->second, it.value());
-    }
-  }
+  const lamin::FeatureValues run_values = write_run ? run_feature_values(trainer) : lamin::FeatureValues{};
 
   // 2. The file.
   pl::ModelCheckpoint::_save_checkpoint(trainer, filepath);

@@ -8,23 +8,18 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "common/files.hpp"
 #include "core/file_io.hpp"
 #include "lamin/error.hpp"
 
 namespace fs = std::filesystem;
 using namespace lamin::detail;
 
-namespace {
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("lamin_core_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-}  // namespace
+using lamin::test::TempDir;
 
 TEST(AtomicWrite, CreatesParentsAndReplaces) {
-  const fs::path dir = fresh_dir("replace");
+  const TempDir scratch("replace");
+  const fs::path dir = scratch.path();
   const fs::path file = dir / "a" / "b" / "f.txt";
   atomic_write(file, "one");
   EXPECT_EQ(read_file(file), "one");
@@ -34,11 +29,11 @@ TEST(AtomicWrite, CreatesParentsAndReplaces) {
   int entries = 0;
   for (auto& e : fs::directory_iterator(file.parent_path())) { (void)e; ++entries; }
   EXPECT_EQ(entries, 1);
-  fs::remove_all(dir);
 }
 
 TEST(AtomicWrite, FailureKeepsTheOldFileAndLeavesNoTemporary) {
-  const fs::path dir = fresh_dir("failure");
+  const TempDir scratch("failure");
+  const fs::path dir = scratch.path();
   const fs::path file = dir / "f.txt";
   atomic_write(file, "old");
   EXPECT_THROW(atomic_write(file,
@@ -51,13 +46,13 @@ TEST(AtomicWrite, FailureKeepsTheOldFileAndLeavesNoTemporary) {
   int entries = 0;
   for (auto& e : fs::directory_iterator(dir)) { (void)e; ++entries; }
   EXPECT_EQ(entries, 1);
-  fs::remove_all(dir);
 }
 
 TEST(AtomicWrite, UnwritableFolderIsAStorageErrorNamingIt) {
   if (::geteuid() == 0) {
     // root ignores permission bits; use a path below a regular file instead.
-    const fs::path dir = fresh_dir("unwritable");
+    const TempDir scratch("unwritable");
+    const fs::path dir = scratch.path();
     atomic_write(dir / "file", "x");
     try {
       atomic_write(dir / "file" / "sub" / "f.txt", "y");
@@ -65,14 +60,13 @@ TEST(AtomicWrite, UnwritableFolderIsAStorageErrorNamingIt) {
     } catch (const lamin::StorageError& e) {
       EXPECT_NE(std::string(e.what()).find((dir / "file").string()), std::string::npos) << e.what();
     }
-    fs::remove_all(dir);
     return;
   }
-  const fs::path dir = fresh_dir("unwritable");
+  const TempDir scratch("unwritable");
+  const fs::path dir = scratch.path();
   ::chmod(dir.c_str(), 0500);
   EXPECT_THROW(atomic_write(dir / "f.txt", "x"), lamin::StorageError);
   ::chmod(dir.c_str(), 0700);
-  fs::remove_all(dir);
 }
 
 TEST(AtomicWrite, FullDiskIsReported) {
@@ -91,7 +85,8 @@ TEST(ReadFile, MissingFileIsNotFound) {
 }
 
 TEST(AtomicWrite, LeftoversOfKilledWritersAreRemovedOthersKept) {
-  const fs::path dir = fresh_dir("stale");
+  const TempDir scratch("stale");
+  const fs::path dir = scratch.path();
   atomic_write(dir / "model.ckpt", "complete");
   // A real writer, SIGKILLed in the middle of its write: its temporary file stays behind.
   int ready[2];
@@ -141,5 +136,4 @@ TEST(AtomicWrite, LeftoversOfKilledWritersAreRemovedOthersKept) {
   EXPECT_EQ(read_file(dir / "model.ckpt"), "complete");
   ::kill(live, SIGKILL);
   ::waitpid(live, nullptr, 0);
-  fs::remove_all(dir);
 }

@@ -6,8 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/files.hpp"
 #include "lamin/db.hpp"
-#include "test_util.hpp"
 
 namespace lamin {
 namespace {
@@ -26,7 +26,7 @@ Result lamin_cli(const std::string& args, const TempDir& dir, const std::string&
   const std::string cmd = "cd '" + dir.path().string() + "' && " + env + " '" + LAMIN_CLI_PATH + "' " + args + " >'" +
                           out + "' 2>'" + err + "'";
   const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, test::read_all(out), test::read_all(err)};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, test::read_file(out), test::read_file(err)};
 }
 
 int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
@@ -72,7 +72,7 @@ TEST(Cli, EndToEnd) {
     EXPECT_NE(svg.out.find("<title>a_" + uid0 + "</title>"), std::string::npos);
   }
   ASSERT_EQ(lamin_cli("get exp/m0.ckpt --to copy.ckpt", dir, env).rc, 0);
-  EXPECT_EQ(test::read_all(dir / "copy.ckpt"), "model zero");
+  EXPECT_EQ(test::read_file(dir / "copy.ckpt"), "model zero");
   auto hash = lamin_cli("hash m0.ckpt", dir);
   EXPECT_EQ(hash.out, hash_string("model zero") + " md5 10\n");
   EXPECT_NE(lamin_cli("features", dir, env).out.find("val_loss"), std::string::npos);

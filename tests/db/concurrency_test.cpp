@@ -1,6 +1,5 @@
 // Several processes writing one instance, and a writer killed at random moments.
 #include <signal.h>
-#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,8 +11,9 @@
 
 #include <gtest/gtest.h>
 
+#include "common/files.hpp"
+#include "common/sql.hpp"
 #include "lamin/db.hpp"
-#include "test_util.hpp"
 
 namespace lamin {
 namespace {
@@ -21,20 +21,6 @@ namespace {
 namespace fs = std::filesystem;
 using test::TempDir;
 using test::write_file;
-
-std::string sqlite_one(const fs::path& db, const std::string& sql) {
-  sqlite3* h = nullptr;
-  sqlite3_open(db.c_str(), &h);
-  sqlite3_stmt* s = nullptr;
-  std::string out = "<error>";
-  if (sqlite3_prepare_v2(h, sql.c_str(), -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
-    const auto* t = sqlite3_column_text(s, 0);
-    out = t ? reinterpret_cast<const char*>(t) : "NULL";
-  }
-  sqlite3_finalize(s);
-  sqlite3_close(h);
-  return out;
-}
 
 // Registers artifacts in a child process; returns the child's pid. The child never returns.
 template <typename F>
@@ -93,7 +79,7 @@ TEST(Concurrency, ProcessesRegisteringAtOnceLoseNothing) {
   EXPECT_EQ(latest, 1);
   EXPECT_TRUE(versions.back().is_latest);
   for (const auto& a : inst->artifacts().all()) EXPECT_TRUE(fs::exists(inst->storage_path(a))) << a.uid;
-  EXPECT_EQ(sqlite_one(dir / "inst/.lamindb/lamin.db", "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(test::Sql(dir / "inst/.lamindb/lamin.db").one("PRAGMA integrity_check"), "ok");
 }
 
 // What a killed writer may leave: records whose storage is marked in progress (file absent or complete), orphan or
@@ -174,8 +160,8 @@ TEST(Concurrency, KilledWriterLeavesConsistentInstance) {
   EXPECT_GT(inst->artifacts().count(), 0);
   inst->recover(0);
   check_consistent(*inst, true);
-  EXPECT_EQ(sqlite_one(dir / "inst/.lamindb/lamin.db", "PRAGMA integrity_check"), "ok");
-  EXPECT_EQ(sqlite_one(dir / "inst/.lamindb/lamin.db", "SELECT count(*) FROM pragma_foreign_key_check"), "0");
+  EXPECT_EQ(test::Sql(dir / "inst/.lamindb/lamin.db").one("PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(test::Sql(dir / "inst/.lamindb/lamin.db").one("SELECT count(*) FROM pragma_foreign_key_check"), "0");
 }
 
 }  // namespace

@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "common/files.hpp"
 #include "lamin/db/uid.hpp"
 #include "lamin/error.hpp"
-#include "test_util.hpp"
 
 namespace lamin {
 namespace {

@@ -1,21 +1,19 @@
 // Queries, track/finish, describe and lineage.
 #include <gtest/gtest.h>
 
+#include "common/files.hpp"
+#include "common/registry.hpp"
 #include "lamin/db.hpp"
-#include "test_util.hpp"
 
-namespace lamin {
+namespace lamin::test {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
-using test::TempDir;
-using test::write_file;
 
-class QueryTest : public ::testing::Test {
+class QueryTest : public InstanceTest {
  protected:
   void SetUp() override {
-    instance = lamin::init(dir / "inst");
+    InstanceTest::SetUp();
     instance->create_feature(FeatureOptions("val_loss", "float"));
     instance->create_feature(FeatureOptions("is_best_model", "bool"));
     instance->create_feature(FeatureOptions("mode", "str"));
@@ -37,8 +35,6 @@ class QueryTest : public ::testing::Test {
     }
     instance->create_artifact(write_file(dir / "src/cfg.yaml", "x: 1"), ArtifactOptions("r0/config.yaml").kind("config"));
   }
-  TempDir dir;
-  Instance instance;
   std::vector<lamin::Run> runs;
 };
 
@@ -333,4 +329,4 @@ TEST(Lineage, AFailingRendererIsReportedWithItsExitStatusAndLeavesNoScratchFiles
 }
 
 }  // namespace
-}  // namespace lamin
+}  // namespace lamin::test

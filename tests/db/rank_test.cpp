@@ -14,36 +14,35 @@
 
 #include <gtest/gtest.h>
 
+#include "common/files.hpp"
+#include "common/registry.hpp"
 #include "lamin/db.hpp"
-#include "test_util.hpp"
 
-namespace lamin {
+namespace lamin::test {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
-using test::TempDir;
-using test::write_file;
 
-class RankTest : public ::testing::Test {
+class RankTest : public InstanceTest {
  protected:
   void SetUp() override {
-    inst = lamin::init(dir / "inst");
-    score = inst->create_feature(FeatureOptions("score", "float"));
-    rank = inst->create_feature(FeatureOptions("model_rank", "int"));
-    flag = inst->create_feature(FeatureOptions("is_best_model", "bool"));
+    InstanceTest::SetUp();
+    score = instance->create_feature(FeatureOptions("score", "float"));
+    rank = instance->create_feature(FeatureOptions("model_rank", "int"));
+    flag = instance->create_feature(FeatureOptions("is_best_model", "bool"));
   }
-  void TearDown() override { lamin::finish(); }
 
   Artifact make(const std::string& key) {
-    return inst->create_artifact(write_file(dir / "src" / key, key), ArtifactOptions(key).skip_hash_lookup(true));
+    return instance->create_artifact(file(key, key), ArtifactOptions(key).skip_hash_lookup(true));
   }
-  QuerySpec under(const std::string& prefix) { return inst->artifacts().key_startswith(prefix).all_branches().spec(); }
+  QuerySpec under(const std::string& prefix) {
+    return instance->artifacts().key_startswith(prefix).all_branches().spec();
+  }
 
   // What the ranks must be, from a fresh read of every score: artifact id -> rank.
   std::map<std::int64_t, std::int64_t> expected_ranks(const QuerySpec& spec, bool descending) {
     std::vector<std::pair<double, std::int64_t>> rows;
-    for (const auto& [id, values] : inst->feature_values_of_artifacts(score, spec)) {
+    for (const auto& [id, values] : instance->feature_values_of_artifacts(score, spec)) {
       std::optional<double> smallest;
       for (const auto& v : values) {
         if (v.is_number() && (!smallest || v.get<double>() < *smallest)) smallest = v.get<double>();
@@ -59,7 +58,7 @@ class RankTest : public ::testing::Test {
   // Every scored artifact has exactly one rank, the expected one.
   void expect_ranked(const QuerySpec& spec, bool descending = false) {
     const auto expected = expected_ranks(spec, descending);
-    const auto ranks = inst->feature_values_of_artifacts(rank, spec);
+    const auto ranks = instance->feature_values_of_artifacts(rank, spec);
     for (const auto& [id, r] : expected) {
       const auto it = ranks.find(id);
       ASSERT_NE(it, ranks.end()) << "artifact " << id << " has no rank";
@@ -67,40 +66,38 @@ class RankTest : public ::testing::Test {
     }
   }
 
-  TempDir dir;
-  Instance inst;
   Feature score, rank, flag;
 };
 
 TEST_F(RankTest, RanksByScoreWithTiesInCreationOrder) {
   const Artifact a = make("p/a.ckpt"), b = make("p/b.ckpt"), c = make("p/c.ckpt"), d = make("p/d.ckpt");
   const Artifact outside = make("q/e.ckpt"), unscored = make("p/f.ckpt");
-  inst->add_values(a, {{score, 0.5}});
-  inst->add_values(b, {{score, 0.25}, {score, 0.75}});  // two scores: the smallest counts
-  inst->add_values(c, {{score, 0.5}});                  // a tie with a: a was created first
-  inst->add_values(d, {{score, 0.1}, {rank, 7}, {rank, 8}});  // two old ranks: one is left
-  inst->add_values(outside, {{score, 0.0}, {rank, 3}});
-  inst->add_values(unscored, {{rank, 5}});
+  instance->add_values(a, {{score, 0.5}});
+  instance->add_values(b, {{score, 0.25}, {score, 0.75}});  // two scores: the smallest counts
+  instance->add_values(c, {{score, 0.5}});                  // a tie with a: a was created first
+  instance->add_values(d, {{score, 0.1}, {rank, 7}, {rank, 8}});  // two old ranks: one is left
+  instance->add_values(outside, {{score, 0.0}, {rank, 3}});
+  instance->add_values(unscored, {{rank, 5}});
 
-  EXPECT_EQ(inst->rank_artifacts(under("p/"), score, rank, false), 4);
-  EXPECT_EQ(inst->get_values(d)["model_rank"], 0);
-  EXPECT_EQ(inst->get_values(b)["model_rank"], 1);
-  EXPECT_EQ(inst->get_values(a)["model_rank"], 2);
-  EXPECT_EQ(inst->get_values(c)["model_rank"], 3);
-  EXPECT_EQ(inst->get_values(outside)["model_rank"], 3);   // not selected
-  EXPECT_EQ(inst->get_values(unscored)["model_rank"], 5);  // no score: not ranked, left as it was
-  EXPECT_EQ(inst->rank_artifacts(under("p/"), score, rank, false), 0);  // nothing changed: nothing written
+  EXPECT_EQ(instance->rank_artifacts(under("p/"), score, rank, false), 4);
+  EXPECT_EQ(instance->get_values(d)["model_rank"], 0);
+  EXPECT_EQ(instance->get_values(b)["model_rank"], 1);
+  EXPECT_EQ(instance->get_values(a)["model_rank"], 2);
+  EXPECT_EQ(instance->get_values(c)["model_rank"], 3);
+  EXPECT_EQ(instance->get_values(outside)["model_rank"], 3);   // not selected
+  EXPECT_EQ(instance->get_values(unscored)["model_rank"], 5);  // no score: not ranked, left as it was
+  EXPECT_EQ(instance->rank_artifacts(under("p/"), score, rank, false), 0);  // nothing changed: nothing written
 
-  EXPECT_EQ(inst->rank_artifacts(under("p/"), score, rank, true), 4);  // descending
-  EXPECT_EQ(inst->get_values(a)["model_rank"], 0);
-  EXPECT_EQ(inst->get_values(c)["model_rank"], 1);  // ties stay in creation order
-  EXPECT_EQ(inst->get_values(b)["model_rank"], 2);
-  EXPECT_EQ(inst->get_values(d)["model_rank"], 3);
+  EXPECT_EQ(instance->rank_artifacts(under("p/"), score, rank, true), 4);  // descending
+  EXPECT_EQ(instance->get_values(a)["model_rank"], 0);
+  EXPECT_EQ(instance->get_values(c)["model_rank"], 1);  // ties stay in creation order
+  EXPECT_EQ(instance->get_values(b)["model_rank"], 2);
+  EXPECT_EQ(instance->get_values(d)["model_rank"], 3);
 
   // A rank feature that cannot hold ranks: a clear error, nothing written.
-  const Feature text = inst->create_feature(FeatureOptions("rank_text", "str"));
-  EXPECT_THROW(inst->rank_artifacts(under("p/"), score, text, false), ValidationError);
-  EXPECT_TRUE(inst->feature_values_of_artifacts(text, under("p/")).empty());
+  const Feature text = instance->create_feature(FeatureOptions("rank_text", "str"));
+  EXPECT_THROW(instance->rank_artifacts(under("p/"), score, text, false), ValidationError);
+  EXPECT_TRUE(instance->feature_values_of_artifacts(text, under("p/")).empty());
 }
 
 TEST_F(RankTest, TheGenericFormGivesTheSameRanks) {
@@ -116,19 +113,19 @@ TEST_F(RankTest, TheGenericFormGivesTheSameRanks) {
     mine.push_back(make(key));
     theirs.push_back(other->create_artifact(write_file(other_dir / "src" / key, key), ArtifactOptions(key)));
     if (i % 2) {
-      inst->add_values(mine.back(), {{rank, 10 + i}});
+      instance->add_values(mine.back(), {{rank, 10 + i}});
       other->add_values(theirs.back(), {{other_rank, 10 + i}});
     }
   }
   for (int round = 0; round < 6; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    inst->add_values(mine[round], {{score, scores[round]}});
+    instance->add_values(mine[round], {{score, scores[round]}});
     other->add_values(theirs[round], {{other_score, scores[round]}});
-    const auto written = inst->rank_artifacts(under("run/checkpoints/"), score, rank, false);
+    const auto written = instance->rank_artifacts(under("run/checkpoints/"), score, rank, false);
     const auto generic_written = other.get().Registry::rank_artifacts(
         other->artifacts().key_startswith("run/checkpoints/").all_branches().spec(), other_score, other_rank, false);
     EXPECT_EQ(written, generic_written);
-    for (int i = 0; i < 6; ++i) EXPECT_EQ(inst->get_values(mine[i]), other->get_values(theirs[i])) << i;
+    for (int i = 0; i < 6; ++i) EXPECT_EQ(instance->get_values(mine[i]), other->get_values(theirs[i])) << i;
   }
 }
 
@@ -137,68 +134,68 @@ TEST_F(RankTest, SeesEveryChangeSinceItsLastCall) {
   std::vector<Artifact> a;
   for (int i = 0; i < 8; ++i) {
     a.push_back(make("run/checkpoints/m" + std::to_string(i) + ".ckpt"));
-    inst->add_values(a.back(), {{score, 1.0 + i}});
+    instance->add_values(a.back(), {{score, 1.0 + i}});
   }
   auto rank_and_check = [&](const std::string& step) {
     SCOPED_TRACE(step);
-    inst->rank_artifacts(spec, score, rank, false);
+    instance->rank_artifacts(spec, score, rank, false);
     expect_ranked(spec);
   };
   rank_and_check("first call");
 
   const Artifact best = make("run/checkpoints/best.ckpt");
-  inst->add_values(best, {{score, 0.5}, {flag, true}});
+  instance->add_values(best, {{score, 0.5}, {flag, true}});
   rank_and_check("a new best");
 
-  inst->set_feature_values(score, {{a[7].id, 0.25}});
+  instance->set_feature_values(score, {{a[7].id, 0.25}});
   rank_and_check("a score changed");
 
-  const json rank_before = inst->get_values(a[0])["model_rank"];
+  const json rank_before = instance->get_values(a[0])["model_rank"];
   EXPECT_EQ(rank_before, 2);  // after a[7] (0.25) and best (0.5)
-  inst->remove_values(a[0], score);
+  instance->remove_values(a[0], score);
   rank_and_check("a score removed");
-  EXPECT_EQ(inst->get_values(a[0])["model_rank"], rank_before);  // not ranked any more: its last rank stays
+  EXPECT_EQ(instance->get_values(a[0])["model_rank"], rank_before);  // not ranked any more: its last rank stays
 
-  inst->add_values(a[5], {{score, 0.1}});
+  instance->add_values(a[5], {{score, 0.1}});
   rank_and_check("a smaller second score");
 
-  inst->delete_artifact(a[3]);
+  instance->delete_artifact(a[3]);
   rank_and_check("an artifact deleted");
 
-  inst->set_feature_values(rank, {{a[4].id, 99}});
+  instance->set_feature_values(rank, {{a[4].id, 99}});
   rank_and_check("a rank written by hand");
 
-  inst->remove_values(a[6], rank);
+  instance->remove_values(a[6], rank);
   rank_and_check("a rank removed");
 
-  inst->add_values(a[2], {{rank, 42}});
+  instance->add_values(a[2], {{rank, 42}});
   rank_and_check("a second rank added");
 
   make("run/checkpoints/unscored.ckpt");
   const Artifact outside = make("run/other/x.ckpt");
-  inst->add_values(outside, {{score, 0.0}});
+  instance->add_values(outside, {{score, 0.0}});
   rank_and_check("artifacts that are not ranked");
 
   {
     // Ranked inside a transaction that rolls back: the database goes back, and so must what was remembered.
-    Transaction tx(inst);
+    Transaction tx(instance);
     const Artifact gone = make("run/checkpoints/gone.ckpt");
-    inst->add_values(gone, {{score, 0.01}});
-    inst->set_feature_values(score, {{a[1].id, 50.0}});
-    inst->rank_artifacts(spec, score, rank, false);
+    instance->add_values(gone, {{score, 0.01}});
+    instance->set_feature_values(score, {{a[1].id, 50.0}});
+    instance->rank_artifacts(spec, score, rank, false);
     expect_ranked(spec);
     tx.rollback();
   }
-  EXPECT_FALSE(inst->artifacts().key("run/checkpoints/gone.ckpt").one_or_none());
+  EXPECT_FALSE(instance->artifacts().key("run/checkpoints/gone.ckpt").one_or_none());
   rank_and_check("after a rollback");
 
   {
     // The same inside a savepoint of an outer transaction that commits.
-    Transaction outer(inst);
+    Transaction outer(instance);
     {
-      Transaction inner(inst);
-      inst->set_feature_values(score, {{a[2].id, 0.001}});
-      inst->rank_artifacts(spec, score, rank, false);
+      Transaction inner(instance);
+      instance->set_feature_values(score, {{a[2].id, 0.001}});
+      instance->rank_artifacts(spec, score, rank, false);
       inner.rollback();
     }
     rank_and_check("after a rolled-back savepoint");
@@ -227,9 +224,9 @@ TEST_F(RankTest, SeesEveryChangeSinceItsLastCall) {
     sqlite3_finalize(s);
     sqlite3_close(db);
   }
-  EXPECT_EQ(inst->get_values(a[1])["model_rank"], 5);
+  EXPECT_EQ(instance->get_values(a[1])["model_rank"], 5);
   rank_and_check("a rank changed by raw SQL from another connection");
-  EXPECT_EQ(inst->get_values(a[1])["model_rank"], 0);
+  EXPECT_EQ(instance->get_values(a[1])["model_rank"], 0);
 }
 
 TEST_F(RankTest, GathersThinlySpreadRankLinksAndKeepsRankingRight) {
@@ -239,14 +236,14 @@ TEST_F(RankTest, GathersThinlySpreadRankLinksAndKeepsRankingRight) {
   const QuerySpec spec = under("run/checkpoints/");
   std::vector<Artifact> a;
   {
-    Transaction tx(inst);
+    Transaction tx(instance);
     for (int i = 0; i < 300; ++i) {
       a.push_back(make("run/checkpoints/m" + std::to_string(i) + ".ckpt"));
-      inst->add_values(a.back(), {{score, 300.0 - i}, {rank, 299 - i}, {flag, i == 299}});  // later is better
+      instance->add_values(a.back(), {{score, 300.0 - i}, {rank, 299 - i}, {flag, i == 299}});  // later is better
     }
     tx.commit();
   }
-  EXPECT_EQ(inst->rank_artifacts(spec, score, rank, false), 0);  // already right: nothing written
+  EXPECT_EQ(instance->rank_artifacts(spec, score, rank, false), 0);  // already right: nothing written
 
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir / "inst/.lamindb/lamin.db").c_str(), &db), SQLITE_OK);
@@ -286,8 +283,8 @@ TEST_F(RankTest, GathersThinlySpreadRankLinksAndKeepsRankingRight) {
   for (int i = 0; i < 3; ++i) {
     SCOPED_TRACE("new best " + std::to_string(i));
     saved.push_back(make("run/checkpoints/best" + std::to_string(i) + ".ckpt"));
-    inst->add_values(saved.back(), {{score, 0.5 - 0.1 * i}, {flag, false}});
-    EXPECT_EQ(inst->rank_artifacts(spec, score, rank, false), 301 + i);  // every rank moves, one is new
+    instance->add_values(saved.back(), {{score, 0.5 - 0.1 * i}, {flag, false}});
+    EXPECT_EQ(instance->rank_artifacts(spec, score, rank, false), 301 + i);  // every rank moves, one is new
     expect_ranked(spec);
     EXPECT_EQ(id_span(a), 300);  // the earlier checkpoints' rank links lie together
   }
@@ -315,10 +312,10 @@ TEST_F(RankTest, GathersThinlySpreadRankLinksAndKeepsRankingRight) {
 
   // What the registry remembers follows the new link ids: a change made now is seen, and a second connection that
   // reads everything afresh agrees.
-  inst->set_feature_values(score, {{a[0].id, 0.0}});
-  inst->rank_artifacts(spec, score, rank, false);
+  instance->set_feature_values(score, {{a[0].id, 0.0}});
+  instance->rank_artifacts(spec, score, rank, false);
   expect_ranked(spec);
-  EXPECT_EQ(inst->get_values(a[0])["model_rank"], 0);
+  EXPECT_EQ(instance->get_values(a[0])["model_rank"], 0);
   Instance second = lamin::connect(dir / "inst");
   EXPECT_EQ(second->rank_artifacts(spec, score, rank, false), 0);
 }
@@ -328,16 +325,17 @@ TEST_F(RankTest, QueriesWithFeatureConditionsRankAllTheSame) {
   std::vector<Artifact> a;
   for (int i = 0; i < 5; ++i) {
     a.push_back(make("p/m" + std::to_string(i) + ".ckpt"));
-    inst->add_values(a.back(), {{score, 5.0 - i}, {flag, i % 2 == 0}});
+    instance->add_values(a.back(), {{score, 5.0 - i}, {flag, i % 2 == 0}});
   }
-  const QuerySpec flagged = inst->artifacts().key_startswith("p/").where(feature(flag) == true).all_branches().spec();
-  EXPECT_EQ(inst->rank_artifacts(flagged, score, rank, false), 3);
-  EXPECT_EQ(inst->get_values(a[4])["model_rank"], 0);
-  EXPECT_EQ(inst->get_values(a[2])["model_rank"], 1);
-  EXPECT_EQ(inst->get_values(a[0])["model_rank"], 2);
-  EXPECT_FALSE(inst->get_values(a[1]).contains("model_rank"));
+  const QuerySpec flagged =
+      instance->artifacts().key_startswith("p/").where(feature(flag) == true).all_branches().spec();
+  EXPECT_EQ(instance->rank_artifacts(flagged, score, rank, false), 3);
+  EXPECT_EQ(instance->get_values(a[4])["model_rank"], 0);
+  EXPECT_EQ(instance->get_values(a[2])["model_rank"], 1);
+  EXPECT_EQ(instance->get_values(a[0])["model_rank"], 2);
+  EXPECT_FALSE(instance->get_values(a[1]).contains("model_rank"));
   expect_ranked(flagged);
 }
 
 }  // namespace
-}  // namespace lamin
+}  // namespace lamin::test

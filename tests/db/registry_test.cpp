@@ -10,23 +10,18 @@
 
 #include <gtest/gtest.h>
 
+#include "common/files.hpp"
+#include "common/registry.hpp"
 #include "lamin/db.hpp"
 #include "sqlite_registry.hpp"
-#include "test_util.hpp"
 
-namespace lamin {
+namespace lamin::test {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
-using test::TempDir;
-using test::write_file;
 
-class RegistryTest : public ::testing::Test {
+class RegistryTest : public InstanceTest {
  protected:
-  void SetUp() override { instance = lamin::init(dir / "inst"); }
-  void TearDown() override { lamin::finish(); }
-  fs::path file(const std::string& name, const std::string& content) { return write_file(dir / "src" / name, content); }
   std::size_t stored_files() {
     std::size_t n = 0;
     for (const auto& e : fs::directory_iterator(dir / "inst/.lamindb")) {
@@ -35,8 +30,6 @@ class RegistryTest : public ::testing::Test {
     }
     return n;
   }
-  TempDir dir;
-  Instance instance;
 };
 
 TEST_F(RegistryTest, InitLayoutAndReopen) {
@@ -66,7 +59,7 @@ TEST_F(RegistryTest, CreateArtifactFromFile) {
   EXPECT_FALSE(a.run_id);
   const auto path = instance->storage_path(a);
   EXPECT_EQ(path, fs::canonical(dir / "inst") / ".lamindb" / (a.uid + ".ckpt"));
-  EXPECT_EQ(test::read_all(path), "weights");
+  EXPECT_EQ(test::read_file(path), "weights");
   EXPECT_EQ(instance->get_artifact(a.uid).id, a.id);
   EXPECT_EQ(instance->get_artifact("exp/model.ckpt").id, a.id);
   EXPECT_EQ(instance->get_artifact(a.stem_uid()).id, a.id);
@@ -132,11 +125,11 @@ TEST_F(RegistryTest, StorageModes) {
   ::stat(instance->storage_path(copied).c_str(), &c);
   EXPECT_EQ(s.st_ino, l.st_ino);  // zero copy
   EXPECT_NE(s.st_ino, c.st_ino);
-  EXPECT_EQ(test::read_all(instance->storage_path(copied)), std::string(100000, 'x'));
+  EXPECT_EQ(test::read_file(instance->storage_path(copied)), std::string(100000, 'x'));
   // Replacing the source atomically (as lamin::pl writes checkpoints) leaves the linked artifact intact.
   write_file(dir / "src/big.ckpt.tmp", "new");
   fs::rename(dir / "src/big.ckpt.tmp", src);
-  EXPECT_EQ(test::read_all(instance->storage_path(linked)), std::string(100000, 'x'));
+  EXPECT_EQ(test::read_file(instance->storage_path(linked)), std::string(100000, 'x'));
 }
 
 TEST_F(RegistryTest, BadInputWritesNothing) {
@@ -424,8 +417,8 @@ TEST_F(RegistryTest, AFileLeftByAWriterThatDiedBeforeCommittingIsReplaced) {
   write_file(orphan, "half of a file from a dead writer");
   const Artifact second = instance->create_artifact(file("v1.ckpt", "version 1"), ArtifactOptions("model.ckpt"));
   EXPECT_EQ(second.uid, next_uid);
-  EXPECT_EQ(test::read_all(instance->storage_path(second)), "version 1");
-  EXPECT_EQ(test::read_all(instance->storage_path(first)), "version 0");
+  EXPECT_EQ(test::read_file(instance->storage_path(second)), "version 1");
+  EXPECT_EQ(test::read_file(instance->storage_path(first)), "version 0");
 }
 
 TEST_F(RegistryTest, AmbiguousFeatureNames) {
@@ -475,4 +468,4 @@ TEST_F(RegistryTest, WrapperForwardsTheCoreAndRunsDerivedOperationsOnIt) {
 }
 
 }  // namespace
-}  // namespace lamin
+}  // namespace lamin::test

@@ -1,61 +1,21 @@
 // The schema lamin::init writes, compared with the database LaminDB's own `lamin init` made; and lamin-cpp writing
 // into that real database.
-#include <sqlite3.h>
-
 #include <map>
 #include <set>
 
 #include <gtest/gtest.h>
 
+#include "common/files.hpp"
+#include "common/registry.hpp"
+#include "common/sql.hpp"
 #include "lamin/db.hpp"
-#include "test_util.hpp"
 
 namespace lamin {
 namespace {
 
+using test::Sql;
 using test::TempDir;
 using test::write_file;
-
-class Sql {
- public:
-  explicit Sql(const std::filesystem::path& path) {
-    if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) ADD_FAILURE() << "cannot open " << path;
-  }
-  ~Sql() { sqlite3_close(db_); }
-  // Rows of text cells ("NULL" for null).
-  std::vector<std::vector<std::string>> rows(const std::string& sql) {
-    sqlite3_stmt* s = nullptr;
-    std::vector<std::vector<std::string>> out;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
-      ADD_FAILURE() << sqlite3_errmsg(db_) << " in " << sql;
-      return out;
-    }
-    while (sqlite3_step(s) == SQLITE_ROW) {
-      std::vector<std::string> row;
-      for (int i = 0; i < sqlite3_column_count(s); ++i) {
-        const auto* t = sqlite3_column_text(s, i);
-        row.push_back(t ? reinterpret_cast<const char*>(t) : "NULL");
-      }
-      out.push_back(std::move(row));
-    }
-    sqlite3_finalize(s);
-    return out;
-  }
-  std::string one(const std::string& sql) {
-    auto r = rows(sql);
-    return r.empty() || r[0].empty() ? "<none>" : r[0][0];
-  }
-  void exec(const std::string& sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-      ADD_FAILURE() << (err ? err : "?") << " in " << sql;
-      sqlite3_free(err);
-    }
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 const std::vector<std::string> kTables = {
     "lamindb_user", "lamindb_space", "lamindb_branch", "lamindb_storage", "lamindb_transform", "lamindb_run",

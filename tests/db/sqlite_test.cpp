@@ -7,9 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include "common/files.hpp"
 #include "lamin/error.hpp"
 #include "sqlite.hpp"
-#include "test_util.hpp"
 
 namespace lamin {
 namespace {

@@ -6,10 +6,10 @@
 #include <fstream>
 #include <set>
 
-#include "lightning/lightning_support.hpp"
-#include "lightning/registry_proxy.hpp"
+#include "common/registry_proxy.hpp"
+#include "common/torch/lightning.hpp"
 
-namespace lamin_test {
+namespace lamin::test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -451,4 +451,4 @@ TEST(SaveConfig, ValCheckIntervalKeepsItsForm) {
 }
 
 }  // namespace
-}  // namespace lamin_test
+}  // namespace lamin::test

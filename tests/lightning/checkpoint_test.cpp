@@ -4,10 +4,10 @@
 #include <fstream>
 #include <set>
 
-#include "lightning/lightning_support.hpp"
-#include "lightning/registry_proxy.hpp"
+#include "common/registry_proxy.hpp"
+#include "common/torch/lightning.hpp"
 
-namespace lamin_test {
+namespace lamin::test {
 namespace {
 
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
@@ -581,4 +581,4 @@ TEST_F(LightningTest, test_checkpoint_artifact_observers_receive_shared_events) 
 }
 
 }  // namespace
-}  // namespace lamin_test
+}  // namespace lamin::test

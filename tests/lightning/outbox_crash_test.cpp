@@ -3,7 +3,6 @@
 // three moments: the first checkpoint reaching the server, an eviction, and the end-of-fit flush. Each time the
 // training exits 0, nothing queued is rejected, and after `lamin sync` the server holds exactly what the outbox's
 // SQLite instance recorded for the same training: nothing lost, nothing duplicated.
-#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,39 +10,33 @@
 #include <cstdlib>
 #include <thread>
 
-#include "common/serve_process.hpp"
+#include "common/files.hpp"
+#include "common/process.hpp"
+#include "common/registry.hpp"
+#include "common/serve.hpp"
+#include "common/torch/training.hpp"
+#include "lamin/db.hpp"
 #include "lamin/lightning.hpp"
 #include "lamin/pl/csv_logger.hpp"
-#include "pl/test_support.hpp"
 
 namespace {
 
 namespace ll = lamin::lightning;
 namespace pl = lamin::pl;
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using lamin::test::kToken;
 using lamin::test::ServeProcess;
-using lamin_test::TempDir;
+using lamin::test::TempDir;
+using lamin::test::wait_for;
+using lamin::test::write_file;
 
 constexpr int kEpochs = 24;
 constexpr auto kEpochPause = std::chrono::milliseconds(120);  // ~3 s of training: it outlasts the server's absence
 
-bool wait_for(const std::function<bool()>& done, double seconds) {
-  const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return done();
-}
-
-void touch(const fs::path& p) { ::close(::open(p.c_str(), O_CREAT | O_WRONLY, 0644)); }
-
 // --- the training child ------------------------------------------------------------------------------------------
 
 /// The linear model with a 1 MiB buffer, so that an upload takes long enough to be cut by the kill.
-struct BallastModule : lamin_test::LinearModule {
+struct BallastModule : lamin::test::LinearModule {
   BallastModule() : LinearModule(nlohmann::json{{"lr", 0.02}}) { register_buffer("ballast", torch::zeros({262144})); }
   void validation_step(const pl::Batch& batch, std::int64_t index) override {
     std::this_thread::sleep_for(kEpochPause);
@@ -71,7 +64,7 @@ class SignallingCheckpoint : public ll::Checkpoint {
   void signal_once() {
     if (signalled_) return;
     signalled_ = true;
-    touch(dir_ / moment_);
+    write_file(dir_ / moment_, "");
     wait_for([&] { return fs::exists(dir_ / "go"); }, 20);
   }
   fs::path dir_;
@@ -83,13 +76,8 @@ class SignallingCheckpoint : public ll::Checkpoint {
 /// a local outbox, a bounded wait at the end of fit, lamin::finish().
 void train_as_child(const std::string& url, const fs::path& dir, const std::string& moment) {
   lamin::OutboxOptions o;
-  o.rest.token = kToken;
-  o.rest.max_attempts = 2;
-  o.rest.connect_timeout_s = 1;
-  o.rest.backoff_initial_s = 0.05;
-  o.rest.request_timeout_s = 5;
-  o.retry_min_s = 0.05;
-  o.retry_max_s = 0.3;
+  o.rest().token(kToken).max_attempts(2).connect_timeout_s(1).backoff_initial_s(0.05).request_timeout_s(5);
+  o.retry_min_s(0.05).retry_max_s(0.3);
   auto instance = lamin::connect_buffered(url, dir / "lamin-outbox", o);
   ll::save_lightning_features(instance);
   lamin::track(instance, {{"lr", 0.02}, {"max_epochs", kEpochs}});
@@ -100,13 +88,13 @@ void train_as_child(const std::string& url, const fs::path& dir, const std::stri
                                                                .dirpath((dir / "ckpts").string())
                                                                .upload_timeout_s(6),
                                                            dir, moment);
-  pl::Trainer trainer(lamin_test::quiet_options(dir.string())
+  pl::Trainer trainer(lamin::test::quiet_options(dir.string())
                           .max_epochs(kEpochs)
                           .enable_checkpointing(true)
                           .logger(std::make_shared<pl::CSVLogger>((dir / "logs").string(), "demo"))
                           .callbacks({checkpoint}));
   BallastModule model;
-  auto [x, y] = lamin_test::regression_data(32);
+  auto [x, y] = lamin::test::regression_data(32);
   trainer.fit(model, pl::DataLoader::from_tensors(x, y, 8), pl::DataLoader::from_tensors(x, y, 32));
   lamin::finish();
 }
@@ -118,18 +106,11 @@ TEST(Child, Train) {
 }
 
 pid_t spawn_training(const std::string& url, const fs::path& dir, const std::string& moment) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int log = ::open((dir / "training.log").c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-    ::dup2(log, 1);
-    ::dup2(log, 2);
-    ::setenv("LAMIN_CRASH_TEST_MOMENT", moment.c_str(), 1);
-    ::setenv("LAMIN_CRASH_TEST_URL", url.c_str(), 1);
-    ::setenv("LAMIN_CRASH_TEST_DIR", dir.c_str(), 1);
-    ::execl("/proc/self/exe", "lamin_outbox_crash_test", "--gtest_filter=Child.Train", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  return pid;
+  return lamin::test::spawn_self("Child.Train",
+                                 {{"LAMIN_CRASH_TEST_MOMENT", moment},
+                                  {"LAMIN_CRASH_TEST_URL", url},
+                                  {"LAMIN_CRASH_TEST_DIR", dir.string()}},
+                                 dir / "training.log");
 }
 
 // --- the parent ----------------------------------------------------------------------------------------------------
@@ -148,9 +129,7 @@ class ServerKilledDuringTraining : public ::testing::TestWithParam<Moment> {};
 TEST_P(ServerKilledDuringTraining, TrainingExitsZeroAndLaminSyncLeavesTheServerEqualToTheOutbox) {
   const Moment moment = GetParam();
   TempDir tmp("outbox_crash");
-  const fs::path token = tmp / "token";
-  std::ofstream(token) << kToken << "\n";
-  ServeProcess server(tmp / "served", token);
+  ServeProcess server(tmp / "served", lamin::test::token_file(tmp));
   server.start();
   const int port = server.port();
   const pid_t child = spawn_training(server.url(), tmp.path(), moment.name);
@@ -164,14 +143,14 @@ TEST_P(ServerKilledDuringTraining, TrainingExitsZeroAndLaminSyncLeavesTheServerE
         return fs::exists(tmp / moment.name);
       },
       60);
-  ASSERT_TRUE(reached && !gone) << "the moment never came:\n" << lamin_test::read_file(tmp / "training.log");
+  ASSERT_TRUE(reached && !gone) << "the moment never came:\n" << lamin::test::read_file(tmp / "training.log");
   server.kill(SIGKILL);
-  touch(tmp / "go");
+  write_file(tmp / "go", "");
   std::this_thread::sleep_for(std::chrono::duration<double>(moment.down_s));
   server.start(port);  // the same port and instance
 
   ASSERT_EQ(::waitpid(child, &status, 0), child);
-  const std::string log = lamin_test::read_file(tmp / "training.log");
+  const std::string log = lamin::test::read_file(tmp / "training.log");
   ASSERT_TRUE(WIFEXITED(status)) << "the training died of signal " << WTERMSIG(status) << ":\n" << log;
   EXPECT_EQ(WEXITSTATUS(status), 0) << log;
   EXPECT_EQ(log.find("rejected"), std::string::npos) << log;

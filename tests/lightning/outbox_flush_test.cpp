@@ -4,24 +4,19 @@
 
 #include <chrono>
 
+#include "common/torch/training.hpp"
 #include "lamin/db.hpp"
 #include "lamin/lightning.hpp"
 #include "lamin/log.hpp"
-#include "pl/test_support.hpp"
 
 namespace ll = lamin::lightning;
-using lamin_test::LinearModule;
-using lamin_test::quiet_options;
-using lamin_test::regression_data;
-using lamin_test::TempDir;
+using namespace lamin::test;
 
 TEST(CheckpointOutbox, FitEndWaitsABoundedTimeForUploadsAndSaysWhatIsLeft) {
   TempDir root("outbox_flush");
   lamin::OutboxOptions outbox;
-  outbox.rest.max_attempts = 1;
-  outbox.rest.connect_timeout_s = 1;
-  outbox.retry_min_s = 0.05;
-  outbox.retry_max_s = 0.2;
+  outbox.rest().max_attempts(1).connect_timeout_s(1);
+  outbox.retry_min_s(0.05).retry_max_s(0.2);
   // Nothing listens on port 1: every upload fails, records stay queued locally.
   auto instance = lamin::connect_buffered("http://127.0.0.1:1", root / "outbox", outbox);
   ll::save_lightning_features(instance);

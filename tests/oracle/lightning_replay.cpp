@@ -24,13 +24,13 @@
 #include <memory>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "common/files.hpp"
 #include "lamin/error.hpp"
 #include "lamin/log.hpp"
 #include "lamin/pl/checkpoint_io.hpp"
@@ -701,20 +701,13 @@ pl::TrainerOptions trainer_options(const json& t, const Paths& paths, std::vecto
   return o;
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 json logger_files(const Paths& paths) {
   json out = json::object();
   std::error_code ec;
   for (fs::recursive_directory_iterator it(paths.root, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if ((name == "metrics.csv" || name == "hparams.yaml") && it->is_regular_file(ec)) {
-      out[paths.rel(it->path().string())] = read_text(it->path());
+      out[paths.rel(it->path().string())] = lamin::test::read_file(it->path());
     }
   }
   return out;
@@ -952,12 +945,14 @@ int main(int argc, char** argv) {
 
   lamin::log::set_level(lamin::log::Level::warn);
   torch::set_num_threads(1);
-  std::string tmpl = (fs::temp_directory_path() / "lightning_replay_XXXXXX").string();
-  if (::mkdtemp(tmpl.data()) == nullptr) {
-    std::cerr << "cannot create a temporary folder\n";
+  std::optional<lamin::test::TempDir> folder;
+  try {
+    folder.emplace("replay");
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
     return 2;
   }
-  const fs::path base = fs::canonical(tmpl);
+  const fs::path base = folder->path();
 
   int passed = 0, failed = 0;
   for (const auto& c : cases.at("cases")) {
@@ -985,10 +980,8 @@ int main(int argc, char** argv) {
       if (report.lines.size() > shown) std::cout << "case " << name << ": ... " << report.lines.size() - shown << " more\n";
     }
   }
-  if (!keep) {
-    std::error_code ec;
-    fs::remove_all(base, ec);
-  } else {
+  if (keep) {
+    folder->keep();
     std::cout << "case folders kept under " << base.string() << "\n";
   }
   std::cout << passed << " passed, " << failed << " failed\n";

@@ -11,18 +11,16 @@
 #include <random>
 #include <thread>
 
+#include "common/process.hpp"
+#include "common/torch/training.hpp"
 #include "core/file_io.hpp"
 #include "lamin/error.hpp"
 #include "lamin/pl/checkpoint_io.hpp"
 #include "lamin/pl/model_checkpoint.hpp"
 #include "lamin/pl/trainer.hpp"
-#include "pl/test_support.hpp"
 
 using namespace lamin::pl;
-using lamin_test::LinearModule;
-using lamin_test::quiet_options;
-using lamin_test::regression_data;
-using lamin_test::TempDir;
+using namespace lamin::test;
 namespace fs = std::filesystem;
 
 namespace {
@@ -165,24 +163,7 @@ TEST(CheckpointFile, CudaTensorsAreSavedLoadableOnCpu) {
 
 namespace {
 
-int run_python(const std::string& script, const std::string& arg, std::string& output) {
-  const char* python = std::getenv("LAMIN_TEST_PYTHON");
-  const std::string interpreter = python ? python : "/usr/bin/python3";
-  TempDir tmp("py");
-  lamin::detail::atomic_write(tmp / "check.py", script);
-  const std::string cmd = interpreter + " " + (tmp / "check.py").string() + " '" + arg + "' 2>&1";
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (!pipe) return -1;
-  char buf[4096];
-  output.clear();
-  while (std::fgets(buf, sizeof buf, pipe)) output += buf;
-  return WEXITSTATUS(::pclose(pipe));
-}
-
-bool python_torch_available() {
-  std::string out;
-  return run_python("import torch\n", "", out) == 0;
-}
+bool python_torch_available() { return run_python("import torch\n", "").first == 0; }
 
 }  // namespace
 
@@ -220,8 +201,8 @@ m = torch.nn.Linear(2, 1)
 m.load_state_dict({k.split('.', 1)[1]: v for k, v in ckpt['state_dict'].items()})
 print('OK', sorted(found))
 )PY";
-  std::string out;
-  EXPECT_EQ(run_python(script, path, out), 0) << out;
+  const auto [rc, out] = run_python(script, path);
+  EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("OK"), std::string::npos) << out;
 }
 

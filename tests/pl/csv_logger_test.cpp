@@ -11,9 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/files.hpp"
 #include "lamin/log.hpp"
 #include "lamin/pl/csv_logger.hpp"
-#include "common/temp_dir.hpp"
 
 namespace {
 
@@ -25,9 +25,8 @@ using lamin::pl::MetricMap;
 using lamin::pl::Scalar;
 using nlohmann::json;
 
-using lamin_test::TempDir;
-
-std::string read(const fs::path& p) { return lamin_test::read_file(p); }
+using lamin::test::read_file;
+using lamin::test::TempDir;
 
 MetricMap metrics(std::initializer_list<std::pair<const char*, double>> values) {
   MetricMap m;
@@ -90,7 +89,7 @@ TEST(CSVLogger, OneRowAndSaveGivesHeaderAndRow) {
   logger.log_metrics(m, 0);
   EXPECT_FALSE(fs::exists(logger.metrics_file_path()));  // not flushed yet
   logger.save();
-  EXPECT_EQ(read(logger.metrics_file_path()), "float,int,step\r\n0.30000001192092896,1,0\r\n");
+  EXPECT_EQ(read_file(logger.metrics_file_path()), "float,int,step\r\n0.30000001192092896,1,0\r\n");
 }
 
 TEST(CSVLogger, ColumnsAreSortedNewKeysRewriteAndOldColumnsStay) {
@@ -98,13 +97,13 @@ TEST(CSVLogger, ColumnsAreSortedNewKeysRewriteAndOldColumnsStay) {
   CSVLogger logger(tmp.str());
   logger.log_metrics(metrics({{"d", 4}, {"b", 2}}), 0);
   logger.save();
-  EXPECT_EQ(read(logger.metrics_file_path()), "b,d,step\r\n2.0,4.0,0\r\n");
+  EXPECT_EQ(read_file(logger.metrics_file_path()), "b,d,step\r\n2.0,4.0,0\r\n");
   logger.log_metrics(metrics({{"b", 3}}), 1);  // no new key: appended
   logger.save();
-  EXPECT_EQ(read(logger.metrics_file_path()), "b,d,step\r\n2.0,4.0,0\r\n3.0,,1\r\n");
+  EXPECT_EQ(read_file(logger.metrics_file_path()), "b,d,step\r\n2.0,4.0,0\r\n3.0,,1\r\n");
   logger.log_metrics(metrics({{"c", 0.5}, {"a", 1}}), 2);  // new keys: whole file rewritten
   logger.save();
-  EXPECT_EQ(read(logger.metrics_file_path()),
+  EXPECT_EQ(read_file(logger.metrics_file_path()),
             "a,b,c,d,step\r\n,2.0,,4.0,0\r\n,3.0,,,1\r\n1.0,,0.5,,2\r\n");
 }
 
@@ -115,10 +114,10 @@ TEST(CSVLogger, FlushesEveryNStepsByStepIndex) {
   logger.log_metrics(metrics({{"x", 2}}), 1);
   EXPECT_FALSE(fs::exists(logger.metrics_file_path()));
   logger.log_metrics(metrics({{"x", 3}}), 2);  // (2 + 1) % 3 == 0
-  EXPECT_EQ(read(logger.metrics_file_path()), "step,x\r\n0,1.0\r\n1,2.0\r\n2,3.0\r\n");
+  EXPECT_EQ(read_file(logger.metrics_file_path()), "step,x\r\n0,1.0\r\n1,2.0\r\n2,3.0\r\n");
   logger.log_metrics(metrics({{"x", 4}}), 3);
   logger.finalize("success");
-  EXPECT_EQ(read(logger.metrics_file_path()), "step,x\r\n0,1.0\r\n1,2.0\r\n2,3.0\r\n3,4.0\r\n");
+  EXPECT_EQ(read_file(logger.metrics_file_path()), "step,x\r\n0,1.0\r\n1,2.0\r\n2,3.0\r\n3,4.0\r\n");
 }
 
 TEST(CSVLogger, PrefixAndNumberFormats) {
@@ -131,7 +130,7 @@ TEST(CSVLogger, PrefixAndNumberFormats) {
   m.set("epoch", Scalar::integer(3));
   logger.log_metrics(m, 7);
   logger.save();
-  EXPECT_EQ(read(logger.metrics_file_path()),
+  EXPECT_EQ(read_file(logger.metrics_file_path()),
             "step,train-big,train-epoch,train-loss,train-nan\r\n"
             "7,1.0000000200408773e+20,3,9.999999747378752e-06,nan\r\n");
 }
@@ -143,7 +142,7 @@ TEST(CSVLogger, KeysNeedingQuotesAreQuotedLikePythonCsv) {
   logger.save();
   logger.log_metrics(metrics({{"c", 3}}), 1);  // rewrite: the quoted header must be parsed back
   logger.save();
-  EXPECT_EQ(read(logger.metrics_file_path()),
+  EXPECT_EQ(read_file(logger.metrics_file_path()),
             "\"a,b\",c,\"q\"\"x\",step\r\n1.0,,2.0,0\r\n,3.0,,1\r\n");
 }
 
@@ -171,9 +170,9 @@ TEST(CSVLogger, HparamsMergedAndRewrittenOnlyWhenLogged) {
 
   CSVLogger second(tmp.str());
   second.log_hyperparams(json{{"width", 2}, {"lr", 0.05}});
-  EXPECT_EQ(read(tmp / "lightning_logs/version_1/hparams.yaml"), "lr: 0.05\nwidth: 2\n");
+  EXPECT_EQ(read_file(tmp / "lightning_logs/version_1/hparams.yaml"), "lr: 0.05\nwidth: 2\n");
   second.log_hyperparams(json{{"lr", 0.1}, {"opt", {{"name", "sgd"}}}});
-  EXPECT_EQ(read(tmp / "lightning_logs/version_1/hparams.yaml"), "lr: 0.1\nopt:\n  name: sgd\nwidth: 2\n");
+  EXPECT_EQ(read_file(tmp / "lightning_logs/version_1/hparams.yaml"), "lr: 0.1\nopt:\n  name: sgd\nwidth: 2\n");
 }
 
 // ---- the oracle's metrics.csv files, replayed through the Logger interface ----------------------------------------
@@ -242,7 +241,7 @@ TEST(CSVLogger, MetricsFilesAreByteEqualToTheOracle) {
       if (rel.size() < 11 || rel.substr(rel.size() - 11) != "metrics.csv") continue;
       SCOPED_TRACE(c["name"].get<std::string>());
       ASSERT_TRUE(fs::exists(tmp / rel)) << rel;
-      EXPECT_EQ(read(tmp / rel), text.get<std::string>());
+      EXPECT_EQ(read_file(tmp / rel), text.get<std::string>());
       ++compared;
     }
   }

@@ -12,19 +12,21 @@
 #include <string>
 #include <vector>
 
+#include "common/torch/training.hpp"
 #include "lamin/error.hpp"
 #include "lamin/log.hpp"
 #include "lamin/pl/early_stopping.hpp"
 #include "lamin/pl/module.hpp"
 #include "lamin/pl/trainer.hpp"
-#include "common/temp_dir.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace pl = lamin::pl;
 
-using lamin_test::TempDir;
+using lamin::test::quiet_options;
+using lamin::test::random_dataloader;
+using lamin::test::TempDir;
 
 // Logs `val_loss` from a script: indexed by epoch, or by validation run when `per_run` (the last value repeats).
 struct ScriptedModule : pl::LightningModule {
@@ -55,21 +57,10 @@ struct ScriptedModule : pl::LightningModule {
   }
 };
 
-pl::DataLoader loader() {
-  torch::manual_seed(0);
-  return pl::DataLoader::from_tensors(torch::randn({16, 2}), torch::randn({16, 1}), 4);  // 4 batches
-}
+pl::DataLoader loader() { return random_dataloader(16, 2, 4); }  // 4 batches
 
 pl::TrainerOptions options(const TempDir& tmp, std::shared_ptr<pl::Callback> cb, std::int64_t max_epochs = 20) {
-  return pl::TrainerOptions()
-      .default_root_dir(tmp.str())
-      .accelerator("cpu")
-      .enable_progress_bar(false)
-      .enable_checkpointing(false)
-      .logger(false)
-      .num_sanity_val_steps(0)
-      .max_epochs(max_epochs)
-      .callbacks({std::move(cb)});
+  return quiet_options(tmp.str()).max_epochs(max_epochs).callbacks({std::move(cb)});
 }
 
 // Collects the info messages EarlyStopping writes when verbose.

@@ -9,74 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "common/torch/tracing.hpp"
+#include "common/torch/training.hpp"
 #include "lamin/error.hpp"
 #include "lamin/pl/trainer.hpp"
-#include "pl/test_support.hpp"
 
 using namespace lamin::pl;
-using lamin_test::LinearModule;
-using lamin_test::quiet_options;
-using lamin_test::regression_data;
-using lamin_test::TempDir;
+using namespace lamin::test;
 
 namespace {
-
-struct TestingModule : LinearModule {
-  std::vector<std::string>* trace = nullptr;
-  bool saw_training_mode = false;
-  bool saw_grad_mode = false;
-  std::int64_t fail_at = -1;
-  void note(const std::string& what) {
-    if (trace) trace->push_back("m:" + what);
-  }
-  void test_step(const Batch& batch, std::int64_t i) override {
-    note("test_step:" + std::to_string(i));
-    if (i == fail_at) throw std::runtime_error("test_step failed on purpose");
-    saw_training_mode = saw_training_mode || is_training();
-    saw_grad_mode = saw_grad_mode || at::GradMode::is_enabled();
-    log("test_loss", torch::mse_loss(layer->forward(batch.data), batch.target));
-  }
-  void setup(const std::string& stage) override { note("setup:" + stage); }
-  void teardown(const std::string& stage) override { note("teardown:" + stage); }
-  void on_test_model_eval() override {
-    note("on_test_model_eval");
-    LinearModule::on_test_model_eval();
-  }
-  void on_test_model_train() override {
-    note("on_test_model_train");
-    LinearModule::on_test_model_train();
-  }
-  void on_test_start() override { note("on_test_start"); }
-  void on_test_epoch_start() override { note("on_test_epoch_start"); }
-  void on_test_batch_start(const Batch&, std::int64_t i) override { note("on_test_batch_start:" + std::to_string(i)); }
-  void on_test_batch_end(const Batch&, std::int64_t i) override { note("on_test_batch_end:" + std::to_string(i)); }
-  void on_test_epoch_end() override { note("on_test_epoch_end"); }
-  void on_test_end() override { note("on_test_end"); }
-};
-
-struct TestRecorder : Callback {
-  std::vector<std::string>* trace;
-  std::vector<std::string> exceptions;
-  explicit TestRecorder(std::vector<std::string>* t) : trace(t) {}
-  void setup(Trainer&, LightningModule&, const std::string& stage) override { trace->push_back("cb:setup:" + stage); }
-  void teardown(Trainer&, LightningModule&, const std::string& stage) override {
-    trace->push_back("cb:teardown:" + stage);
-  }
-  void on_test_start(Trainer& t, LightningModule&) override {
-    EXPECT_EQ(t.state(), TrainerFn::testing);
-    trace->push_back("cb:on_test_start");
-  }
-  void on_test_epoch_start(Trainer&, LightningModule&) override { trace->push_back("cb:on_test_epoch_start"); }
-  void on_test_batch_start(Trainer&, LightningModule&, const Batch&, std::int64_t i) override {
-    trace->push_back("cb:on_test_batch_start:" + std::to_string(i));
-  }
-  void on_test_batch_end(Trainer&, LightningModule&, const StepOutput&, const Batch&, std::int64_t i) override {
-    trace->push_back("cb:on_test_batch_end:" + std::to_string(i));
-  }
-  void on_test_epoch_end(Trainer&, LightningModule&) override { trace->push_back("cb:on_test_epoch_end"); }
-  void on_test_end(Trainer&, LightningModule&) override { trace->push_back("cb:on_test_end"); }
-  void on_exception(Trainer&, LightningModule&, const std::exception& e) override { exceptions.push_back(e.what()); }
-};
 
 // The mean squared error over all rows: the batch-size-weighted mean of the per-batch losses Lightning reports.
 double full_mse(LinearModule& m, const at::Tensor& x, const at::Tensor& y) {
@@ -90,9 +31,9 @@ TEST(TestLoop, ReturnsTheEpochMetricInLightningsHookOrderAndRestoresTrainMode) {
   TempDir dir;
   auto [x, y] = regression_data(10);
   std::vector<std::string> trace;
-  auto recorder = std::make_shared<TestRecorder>(&trace);
+  auto recorder = std::make_shared<TracingCallback>(&trace);
   Trainer trainer(quiet_options(dir.str()).callbacks({recorder}));
-  TestingModule m;
+  TracingModule m;
   m.trace = &trace;
   m.train();
   const MetricMap metrics = trainer.test(m, DataLoader::from_tensors(x, y, 4));  // batches of 4, 4, 2
@@ -125,7 +66,7 @@ TEST(TestLoop, AModuleInEvalModeStaysInEvalMode) {
   TempDir dir;
   auto [x, y] = regression_data(4);
   Trainer trainer(quiet_options(dir.str()));
-  TestingModule m;
+  TracingModule m;
   m.eval();
   trainer.test(m, DataLoader::from_tensors(x, y, 2));
   EXPECT_FALSE(m.is_training());
@@ -135,7 +76,7 @@ TEST(TestLoop, LimitTestBatches) {
   TempDir dir;
   auto [x, y] = regression_data(10);
   std::vector<std::string> trace;
-  TestingModule m;
+  TracingModule m;
   m.trace = &trace;
   Trainer trainer(quiet_options(dir.str()).limit_test_batches(IntOrFloat(std::int64_t{2})));
   trainer.test(m, DataLoader::from_tensors(x, y, 2));
@@ -147,9 +88,9 @@ TEST(TestLoop, AFailingStepReachesOnExceptionAndTheCaller) {
   TempDir dir;
   auto [x, y] = regression_data(6);
   std::vector<std::string> trace;
-  auto recorder = std::make_shared<TestRecorder>(&trace);
+  auto recorder = std::make_shared<TracingCallback>(&trace);
   Trainer trainer(quiet_options(dir.str()).callbacks({recorder}));
-  TestingModule m;
+  TracingModule m;
   m.trace = &trace;
   m.fail_at = 1;
   EXPECT_THROW(trainer.test(m, DataLoader::from_tensors(x, y, 2)), std::runtime_error);

@@ -8,18 +8,15 @@
 
 #include <gtest/gtest.h>
 
+#include "common/torch/training.hpp"
 #include "lamin/error.hpp"
 #include "lamin/pl/checkpoint_io.hpp"
 #include "pl/grad_scaler.hpp"
-#include "pl/test_support.hpp"
 
 namespace {
 
 using lamin::pl::detail::GradScaler;
-using lamin_test::LinearModule;
-using lamin_test::quiet_options;
-using lamin_test::regression_data;
-using lamin_test::TempDir;
+using namespace lamin::test;
 
 struct Net {
   torch::nn::Linear layer{2, 1};

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/torch/training.hpp"
 #include "lamin/error.hpp"
 #include "lamin/log.hpp"
 #include "lamin/pl/checkpoint_io.hpp"
@@ -30,21 +31,11 @@ using Files = std::set<std::string>;
 
 namespace {
 
-class Root {
+/// A fresh folder whose `/` gives strings, as ModelCheckpoint's paths are.
+class Root : public lamin::test::TempDir {
  public:
-  Root() {
-    std::string tmpl = (fs::temp_directory_path() / "lamin_mc_fit_XXXXXX").string();
-    path_ = fs::canonical(::mkdtemp(tmpl.data()));
-  }
-  ~Root() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string str() const { return path_.string(); }
-  std::string operator/(const std::string& rel) const { return (path_ / rel).string(); }
-
- private:
-  fs::path path_;
+  Root() : TempDir("mc_fit") {}
+  std::string operator/(const std::string& rel) const { return (path() / rel).string(); }
 };
 
 /// A one-weight module whose logging is scripted per test.
@@ -112,13 +103,7 @@ pl::DataLoader loader(std::int64_t n) {
 }
 
 pl::TrainerOptions base_options(const Root& root, std::int64_t epochs) {
-  return pl::TrainerOptions()
-      .max_epochs(epochs)
-      .default_root_dir(root.str())
-      .enable_progress_bar(false)
-      .accelerator("cpu")
-      .num_sanity_val_steps(0)
-      .logger(false);
+  return lamin::test::quiet_options(root.str()).enable_checkpointing(true).max_epochs(epochs);
 }
 
 void fit(pl::TrainerOptions options, Scripted& module, std::int64_t n_train, std::int64_t n_val,

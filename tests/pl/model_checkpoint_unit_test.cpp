@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 
+#include "common/files.hpp"
 #include "lamin/error.hpp"
 #include "lamin/log.hpp"
 #include "lamin/pl/model_checkpoint.hpp"
@@ -26,28 +27,8 @@ using pl::Scalar;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "lamin_mc_unit_XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-    path_ = fs::canonical(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
-
-void touch(const fs::path& p) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << "x";
-}
+using lamin::test::TempDir;
+using lamin::test::write_file;
 
 std::string error_of(const ModelCheckpointOptions& options) {
   try {
@@ -287,7 +268,7 @@ TEST(ModelCheckpointUnit, FindLastCheckpoints) {
   };
   for (const auto& c : cases) {
     TempDir tmp;
-    for (const auto& f : c.files) touch(tmp.path() / f);
+    for (const auto& f : c.files) write_file(tmp.path() / f, "x");
     std::set<std::string> found;
     for (const auto& p : ModelCheckpoint::find_last_checkpoints(tmp.str(), c.last, c.ext)) {
       EXPECT_EQ(fs::path(p).parent_path(), tmp.path());

@@ -6,85 +6,21 @@
 #include <string>
 #include <vector>
 
+#include "common/torch/tracing.hpp"
+#include "common/torch/training.hpp"
 #include "lamin/error.hpp"
 #include "lamin/pl/trainer.hpp"
-#include "pl/test_support.hpp"
 
 using namespace lamin::pl;
-using lamin_test::LinearModule;
-using lamin_test::quiet_options;
-using lamin_test::regression_data;
-using lamin_test::TempDir;
-
-namespace {
-
-struct PredictingModule : LinearModule {
-  std::vector<std::string>* trace = nullptr;
-  bool log_in_predict = false;
-  bool saw_training_mode = false;
-  bool saw_grad_mode = false;
-  at::Tensor predict_step(const Batch& batch, std::int64_t batch_idx) override {
-    if (trace) trace->push_back("m:predict_step:" + std::to_string(batch_idx));
-    saw_training_mode = saw_training_mode || is_training();
-    saw_grad_mode = saw_grad_mode || at::GradMode::is_enabled();
-    if (log_in_predict) log("pred", 1.0);
-    return layer->forward(batch.data);
-  }
-  void setup(const std::string& stage) override {
-    if (trace) trace->push_back("m:setup:" + stage);
-  }
-  void teardown(const std::string& stage) override {
-    if (trace) trace->push_back("m:teardown:" + stage);
-  }
-  void on_predict_model_eval() override {
-    trace->push_back("m:on_predict_model_eval");
-    LinearModule::on_predict_model_eval();
-  }
-  void on_predict_batch_start(const Batch&, std::int64_t i) override {
-    trace->push_back("m:on_predict_batch_start:" + std::to_string(i));
-  }
-  void on_predict_batch_end(const at::Tensor& out, const Batch&, std::int64_t i) override {
-    trace->push_back("m:on_predict_batch_end:" + std::to_string(i) + (out.defined() ? ":output" : ":none"));
-  }
-  void on_predict_start() override { trace->push_back("m:on_predict_start"); }
-  void on_predict_epoch_start() override { trace->push_back("m:on_predict_epoch_start"); }
-  void on_predict_epoch_end() override { trace->push_back("m:on_predict_epoch_end"); }
-  void on_predict_end() override { trace->push_back("m:on_predict_end"); }
-};
-
-struct PredictRecorder : Callback {
-  std::vector<std::string>* trace;
-  std::vector<at::Tensor> outputs;
-  explicit PredictRecorder(std::vector<std::string>* t) : trace(t) {}
-  void setup(Trainer&, LightningModule&, const std::string& stage) override { trace->push_back("cb:setup:" + stage); }
-  void teardown(Trainer&, LightningModule&, const std::string& stage) override {
-    trace->push_back("cb:teardown:" + stage);
-  }
-  void on_predict_start(Trainer& t, LightningModule&) override {
-    EXPECT_EQ(t.state(), TrainerFn::predicting);
-    trace->push_back("cb:on_predict_start");
-  }
-  void on_predict_epoch_start(Trainer&, LightningModule&) override { trace->push_back("cb:on_predict_epoch_start"); }
-  void on_predict_batch_start(Trainer&, LightningModule&, const Batch&, std::int64_t i) override {
-    trace->push_back("cb:on_predict_batch_start:" + std::to_string(i));
-  }
-  void on_predict_batch_end(Trainer&, LightningModule&, const StepOutput& out, const Batch&, std::int64_t i) override {
-    trace->push_back("cb:on_predict_batch_end:" + std::to_string(i));
-    outputs.push_back(out);
-  }
-  void on_predict_epoch_end(Trainer&, LightningModule&) override { trace->push_back("cb:on_predict_epoch_end"); }
-  void on_predict_end(Trainer&, LightningModule&) override { trace->push_back("cb:on_predict_end"); }
-};
-
-}  // namespace
+using namespace lamin::test;
 
 TEST(Predict, ReturnsEachBatchOutputInOrderInEvalModeWithoutGradients) {
   TempDir dir;
   auto [x, y] = regression_data(10);
   std::vector<std::string> trace;
-  auto recorder = std::make_shared<PredictRecorder>(&trace);
+  auto recorder = std::make_shared<TracingCallback>(&trace);
   Trainer trainer(quiet_options(dir.str()).callbacks({recorder}));
-  PredictingModule m;
+  TracingModule m;
   m.trace = &trace;
   m.train();
   const auto predictions = trainer.predict(m, DataLoader::from_tensors(x, y, 4));  // batches of 4, 4, 2
@@ -121,9 +57,9 @@ TEST(Predict, WithoutReturnPredictionsOnlyTheHooksSeeTheOutputs) {
   TempDir dir;
   auto [x, y] = regression_data(10);
   std::vector<std::string> trace;
-  auto recorder = std::make_shared<PredictRecorder>(&trace);
+  auto recorder = std::make_shared<TracingCallback>(&trace);
   Trainer trainer(quiet_options(dir.str()).callbacks({recorder}));
-  PredictingModule m;
+  TracingModule m;
   m.trace = &trace;
   EXPECT_TRUE(trainer.predict(m, DataLoader::from_tensors(x, y, 4), /*return_predictions=*/false).empty());
   ASSERT_EQ(recorder->outputs.size(), 3u);  // a prediction writer still gets every batch
@@ -134,7 +70,7 @@ TEST(Predict, WithoutReturnPredictionsOnlyTheHooksSeeTheOutputs) {
 TEST(Predict, PrecisionAppliesWithoutAnEarlierFit) {
   TempDir dir;
   auto [x, y] = regression_data(6);
-  PredictingModule m;
+  TracingModule m;
   std::vector<std::string> trace;
   m.trace = &trace;
   Trainer trainer(quiet_options(dir.str()).precision("64-true"));
@@ -147,7 +83,7 @@ TEST(Predict, PrecisionAppliesWithoutAnEarlierFit) {
 TEST(Predict, LimitPredictBatches) {
   TempDir dir;
   auto [x, y] = regression_data(10);
-  PredictingModule m;
+  TracingModule m;
   std::vector<std::string> trace;
   m.trace = &trace;
   Trainer by_count(quiet_options(dir.str()).limit_predict_batches(IntOrFloat(std::int64_t{2})));
@@ -162,7 +98,7 @@ TEST(Predict, LoggingAndAMissingPredictStepAreLightningsErrors) {
   TempDir dir;
   auto [x, y] = regression_data(4);
   std::vector<std::string> trace;
-  PredictingModule logging;
+  TracingModule logging;
   logging.trace = &trace;
   logging.log_in_predict = true;
   Trainer trainer(quiet_options(dir.str()));
@@ -187,7 +123,7 @@ TEST(Predict, LoggingAndAMissingPredictStepAreLightningsErrors) {
 TEST(Predict, AfterFitUsesTheTrainedWeights) {
   TempDir dir;
   auto [x, y] = regression_data(32);
-  PredictingModule m;
+  TracingModule m;
   std::vector<std::string> trace;
   m.trace = &trace;
   Trainer trainer(quiet_options(dir.str()).max_epochs(20));

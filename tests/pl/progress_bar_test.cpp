@@ -9,18 +9,19 @@
 #include <sstream>
 #include <string>
 
+#include "common/torch/training.hpp"
 #include "lamin/pl/csv_logger.hpp"
 #include "lamin/pl/module.hpp"
 #include "lamin/pl/progress_bar.hpp"
 #include "lamin/pl/trainer.hpp"
-#include "common/temp_dir.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace pl = lamin::pl;
 
-using lamin_test::TempDir;
+using lamin::test::random_dataloader;
+using lamin::test::TempDir;
 
 struct BarModule : pl::LightningModule {
   torch::nn::Linear layer{nullptr};
@@ -40,10 +41,7 @@ struct BarModule : pl::LightningModule {
   }
 };
 
-pl::DataLoader loader() {
-  torch::manual_seed(0);
-  return pl::DataLoader::from_tensors(torch::randn({16, 2}), torch::randn({16, 1}), 4);  // 4 batches
-}
+pl::DataLoader loader() { return random_dataloader(16, 2, 4); }  // 4 batches
 
 std::size_t columns(const std::string& s) {
   std::size_t n = 0;

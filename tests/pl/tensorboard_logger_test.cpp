@@ -15,9 +15,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/files.hpp"
 #include "lamin/pl/tensorboard_logger.hpp"
 #include "pl/crc32c.hpp"
-#include "common/temp_dir.hpp"
 
 namespace {
 
@@ -28,9 +28,8 @@ using lamin::pl::TensorBoardLogger;
 using lamin::pl::TensorBoardLoggerOptions;
 using nlohmann::json;
 
-using lamin_test::TempDir;
-
-std::string read(const fs::path& p) { return lamin_test::read_file(p); }
+using lamin::test::read_file;
+using lamin::test::TempDir;
 
 // ---- an independent reader ---------------------------------------------------------------------------------------
 
@@ -167,7 +166,7 @@ Event parse_event(const std::string& record) {
 
 std::vector<Event> read_events(const std::string& path) {
   std::vector<Event> events;
-  for (const auto& r : read_records(read(path))) events.push_back(parse_event(r));
+  for (const auto& r : read_records(read_file(path))) events.push_back(parse_event(r));
   return events;
 }
 
@@ -303,7 +302,7 @@ TEST(TensorBoardLogger, HyperparametersAsTheHparamsPluginWritesThem) {
   EXPECT_EQ(get(end_info, 1)->number, 1u);
 
   // hparams.yaml holds exactly the logged (unflattened) hyperparameters, in log_dir.
-  EXPECT_EQ(read(tmp / "lightning_logs/version_0/hparams.yaml"),
+  EXPECT_EQ(read_file(tmp / "lightning_logs/version_0/hparams.yaml"),
             "dims:\n- 1\n- 2\nflag: true\nlr: 0.05\nmodel:\n  width: 2\nnone: null\nopt: adam\n");
   EXPECT_FALSE(fs::exists(tmp / "hparams.yaml"));
 }
@@ -324,10 +323,10 @@ TEST(TensorBoardLogger, HparamsYamlWrittenOnceOnSaveAndEmptyByDefault) {
   const fs::path yaml = tmp / "lightning_logs/version_0/hparams.yaml";
   EXPECT_FALSE(fs::exists(yaml));
   logger.save();
-  EXPECT_EQ(read(yaml), "{}\n");
+  EXPECT_EQ(read_file(yaml), "{}\n");
   logger.log_hyperparams(json{{"lr", 0.1}});
   logger.save();
-  EXPECT_EQ(read(yaml), "{}\n");  // only written when missing
+  EXPECT_EQ(read_file(yaml), "{}\n");  // only written when missing
   logger.finalize("success");
 }
 
@@ -364,7 +363,7 @@ TEST(TensorBoardLogger, ReaderRejectsACorruptRecord) {
   TensorBoardLogger logger(tmp.str());
   logger.init_experiment();
   logger.save();
-  std::string bytes = read(logger.event_file_path());
+  std::string bytes = read_file(logger.event_file_path());
   bytes[14] = static_cast<char>(bytes[14] ^ 0x01);
   EXPECT_NE(le(bytes, bytes.size() - 4, 4), masked(bytes.substr(12, bytes.size() - 16)));
 }

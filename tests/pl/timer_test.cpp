@@ -10,19 +10,16 @@
 #include <string>
 #include <thread>
 
+#include "common/torch/training.hpp"
 #include "lamin/error.hpp"
 #include "lamin/pl/checkpoint_io.hpp"
 #include "lamin/pl/model_checkpoint.hpp"
 #include "lamin/pl/timer.hpp"
 #include "lamin/pl/trainer.hpp"
-#include "pl/test_support.hpp"
 
 using namespace lamin::pl;
 using namespace std::chrono_literals;
-using lamin_test::LinearModule;
-using lamin_test::quiet_options;
-using lamin_test::regression_data;
-using lamin_test::TempDir;
+using namespace lamin::test;
 
 namespace {
 

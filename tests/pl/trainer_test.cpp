@@ -11,17 +11,14 @@
 #include <thread>
 #include <vector>
 
+#include "common/torch/training.hpp"
 #include "lamin/error.hpp"
 #include "lamin/pl/early_stopping.hpp"
 #include "lamin/pl/model_checkpoint.hpp"
 #include "lamin/pl/trainer.hpp"
-#include "pl/test_support.hpp"
 
 using namespace lamin::pl;
-using lamin_test::LinearModule;
-using lamin_test::quiet_options;
-using lamin_test::regression_data;
-using lamin_test::TempDir;
+using namespace lamin::test;
 
 namespace {
 
@@ -502,4 +499,67 @@ TEST(TrainerPaths, DefaultRootDirIsNormpathOfExpanduserAsInLightning) {
             "~no-such-user-lamin/x");
   EXPECT_EQ(Trainer(TrainerOptions().default_root_dir("~root/x")).default_root_dir(),
             std::filesystem::path(getpwnam("root")->pw_dir).append("x").string());
+}
+
+namespace {
+
+/// A one-device strategy that records what the trainer asks of it.
+struct RecordingStrategy : Strategy {
+  explicit RecordingStrategy(ProcessRanks ranks) : Strategy(ranks) {}
+  c10::Device root_device() const override { return torch::kCPU; }
+  void reduce_gradients(LightningModule& module) override {
+    calls.push_back("reduce_gradients");
+    // The gradients of this step exist and have not been stepped on yet.
+    for (const auto& p : module.parameters()) grads_defined = grads_defined && p.grad().defined();
+  }
+  void barrier(const std::string& name) override { calls.push_back("barrier " + name); }
+  std::vector<std::string> calls;
+  bool grads_defined = true;
+};
+
+struct OptimizerStepProbe : Callback {
+  explicit OptimizerStepProbe(std::vector<std::string>& calls) : calls_(calls) {}
+  void on_before_optimizer_step(Trainer&, LightningModule&, torch::optim::Optimizer&) override {
+    calls_.push_back("on_before_optimizer_step");
+  }
+  std::vector<std::string>& calls_;
+};
+
+}  // namespace
+
+TEST(TrainerStrategy, AutoIsOneDeviceWithTheEnvironmentsRanks) {
+  Trainer trainer(TrainerOptions().accelerator("cpu").enable_progress_bar(false).logger(false));
+  auto* single = dynamic_cast<SingleDeviceStrategy*>(&trainer.strategy());
+  ASSERT_NE(single, nullptr);
+  EXPECT_EQ(single->root_device(), torch::Device(torch::kCPU));
+  EXPECT_EQ(trainer.device(), torch::Device(torch::kCPU));
+  EXPECT_TRUE(trainer.is_global_zero());
+  ::setenv("RANK", "one", 1);
+  EXPECT_THROW(Trainer(TrainerOptions().accelerator("cpu")), lamin::ConfigurationError);
+  ::unsetenv("RANK");
+}
+
+TEST(TrainerStrategy, GradientsAreReducedOncePerOptimizerStepBeforeItsHooks) {
+  TempDir root("strategy");
+  auto [x, y] = regression_data(8);
+  LinearModule module;
+  auto strategy = std::make_shared<RecordingStrategy>(ProcessRanks{1, 0, 2});
+  auto probe = std::make_shared<OptimizerStepProbe>(strategy->calls);
+  Trainer trainer(quiet_options(root.str()).max_epochs(2).accumulate_grad_batches(3).strategy(strategy).callbacks(
+      {probe}));
+  EXPECT_EQ(&trainer.strategy(), strategy.get());
+  EXPECT_FALSE(trainer.is_global_zero());
+  EXPECT_EQ(trainer.world_size(), 2);
+  trainer.fit(module, DataLoader::from_tensors(x, y, 1));
+  ASSERT_EQ(trainer.global_step(), 6);
+  std::vector<std::string> expected;
+  for (int step = 0; step < 6; ++step) {
+    expected.insert(expected.end(), {"reduce_gradients", "on_before_optimizer_step"});
+  }
+  EXPECT_EQ(strategy->calls, expected);
+  EXPECT_TRUE(strategy->grads_defined);
+  // Rank 1 writes no checkpoint, and waits at the barrier.
+  trainer.save_checkpoint((root / "rank1.ckpt").string());
+  EXPECT_FALSE(std::filesystem::exists(root / "rank1.ckpt"));
+  EXPECT_EQ(strategy->calls.back(), "barrier Trainer.save_checkpoint");
 }

@@ -4,7 +4,13 @@
 #include <mutex>
 #include <thread>
 
-#include "serve_util.hpp"
+#include <gtest/gtest.h>
+
+#include "common/files.hpp"
+#include "common/http.hpp"
+#include "common/process.hpp"
+#include "common/serve.hpp"
+#include "lamin/db.hpp"
 
 namespace lamin::test {
 namespace {

@@ -10,7 +10,14 @@
 #include <cstdlib>
 #include <thread>
 
-#include "serve_util.hpp"
+#include <gtest/gtest.h>
+
+#include "common/files.hpp"
+#include "common/http.hpp"
+#include "common/process.hpp"
+#include "common/registry.hpp"
+#include "common/serve.hpp"
+#include "lamin/db.hpp"
 
 namespace lamin::test {
 namespace {
@@ -19,8 +26,6 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-fs::path token_file(const TempDir& tmp) { return write_file(tmp / "token", std::string(kToken) + "\n"); }
 
 /// The operations a training run makes: features, a transform and run, an input, versioned checkpoints with
 /// values, an `is_best_model` flag moved from checkpoint to checkpoint, and a finished run.
@@ -84,7 +89,7 @@ TEST(Server, SameStateAsTheSqliteBackend) {
   EXPECT_EQ(remote->artifacts().where(feature("val_loss") < 0.6).count(), 2);
   EXPECT_FALSE(describe(*remote, best).empty());
   download_file(remote, best, tmp / "back.ckpt");
-  EXPECT_EQ(read_all(tmp / "back.ckpt").substr(0, 13), "epoch1003xxxx");
+  EXPECT_EQ(read_file(tmp / "back.ckpt").substr(0, 13), "epoch1003xxxx");
   EXPECT_EQ(remote->get_artifact("ckpt/model.ckpt").uid.substr(16), "0005");
   // lamin::connect dispatches on the URL; the CLI works with --instance URL
   ::setenv("LAMIN_API_KEY", kToken, 1);
@@ -187,13 +192,7 @@ TEST(Server, ARetriedWriteWithTheSameKeyIsAppliedOnce) {
 // --- the outbox: server killed and restarted, server down, client killed ------------------------------------------
 
 OutboxOptions fast_outbox() {
-  OutboxOptions o;
-  o.rest = rest_options();
-  o.rest.max_attempts = 2;
-  o.rest.connect_timeout_s = 1;
-  o.retry_min_s = 0.05;
-  o.retry_max_s = 0.3;
-  return o;
+  return OutboxOptions().rest(rest_options().max_attempts(2).connect_timeout_s(1)).retry_min_s(0.05).retry_max_s(0.3);
 }
 
 TEST(Outbox, ServerKilledAndRestartedMidTrainingEverythingArrivesOnce) {
@@ -266,7 +265,7 @@ TEST(Child, Run) {
   const fs::path dir = std::getenv("LAMIN_SERVER_TEST_DIR");
   if (std::string(mode) == "outbox") {  // queue everything, then drain in this thread (killed midway)
     OutboxOptions o = fast_outbox();
-    o.background = false;
+    o.background(false);
     auto inst = connect_buffered(url, dir / "outbox", o);
     workload(*inst, dir / "files", 10, 2000000);
     ::close(::open((dir / "queued").c_str(), O_CREAT | O_WRONLY, 0644));
@@ -279,15 +278,9 @@ TEST(Child, Run) {
 }
 
 pid_t spawn_child(const std::string& mode, const std::string& url, const fs::path& dir) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setenv("LAMIN_SERVER_TEST_CHILD", mode.c_str(), 1);
-    ::setenv("LAMIN_SERVER_TEST_URL", url.c_str(), 1);
-    ::setenv("LAMIN_SERVER_TEST_DIR", dir.c_str(), 1);
-    ::execl("/proc/self/exe", "lamin_server_test", "--gtest_filter=Child.Run", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  return pid;
+  return spawn_self("Child.Run", {{"LAMIN_SERVER_TEST_CHILD", mode},
+                                  {"LAMIN_SERVER_TEST_URL", url},
+                                  {"LAMIN_SERVER_TEST_DIR", dir.string()}});
 }
 
 TEST(Outbox, ClientKilledMidUploadThenLaminSyncLosesAndDuplicatesNothing) {
@@ -336,12 +329,7 @@ TEST(Server, SeveralClientProcessesAtOnceLoseNothing) {
 // --- misbehaving servers: bounded retries, clear errors -------------------------------------------------------
 
 RestOptions quick(int attempts) {
-  RestOptions o = rest_options();
-  o.max_attempts = attempts;
-  o.backoff_initial_s = 0.02;
-  o.backoff_max_s = 0.1;
-  o.request_timeout_s = 0.3;
-  return o;
+  return rest_options().max_attempts(attempts).backoff_initial_s(0.02).backoff_max_s(0.1).request_timeout_s(0.3);
 }
 
 TEST(Misbehaving, AServerAnswering500IsRetriedABoundedNumberOfTimes) {

@@ -1,11 +1,16 @@
 // LaminHub's generic registry endpoints on lamin-serve (upsert, query with the filter language, batch-delete) and
 // feature values written through them by the REST client: the same rows as the SQLite backend, idempotent retries.
-#include <sqlite3.h>
-
 #include <map>
 
+#include <gtest/gtest.h>
+
+#include "common/files.hpp"
+#include "common/http.hpp"
+#include "common/registry.hpp"
+#include "common/serve.hpp"
+#include "common/sql.hpp"
 #include "db/rest_registry.hpp"
-#include "serve_util.hpp"
+#include "lamin/db.hpp"
 
 namespace lamin::test {
 namespace {
@@ -15,7 +20,7 @@ using nlohmann::json;
 /// A server with a token, a client, and raw calls with the token.
 struct Served {
   TempDir tmp;
-  ServeProcess server{tmp / "served", write_file(tmp / "token", std::string(kToken) + "\n")};
+  ServeProcess server{tmp / "served", token_file(tmp)};
   Instance remote;
   std::string base;
   httplib::Headers auth = {{"Authorization", std::string("Bearer ") + kToken}};
@@ -47,22 +52,7 @@ struct Served {
 
 /// Rows of an SQL query on an instance's SQLite file, each column as text ("NULL" for null).
 std::vector<std::vector<std::string>> sql_rows(const fs::path& instance, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open_v2((instance / ".lamindb" / "lamin.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-  std::vector<std::vector<std::string>> out;
-  sqlite3_stmt* s = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
-  while (s && sqlite3_step(s) == SQLITE_ROW) {
-    std::vector<std::string> row;
-    for (int i = 0; i < sqlite3_column_count(s); ++i) {
-      const auto* t = sqlite3_column_text(s, i);
-      row.push_back(t ? reinterpret_cast<const char*>(t) : "NULL");
-    }
-    out.push_back(row);
-  }
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return out;
+  return Sql(instance / ".lamindb" / "lamin.db", Sql::Mode::read_only).rows(sql);
 }
 
 std::int64_t count_rows(const fs::path& instance, const std::string& table) {

@@ -14,7 +14,13 @@
 #include <utility>
 #include <vector>
 
-#include "serve_util.hpp"
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "common/files.hpp"
+#include "common/process.hpp"
+#include "common/serve.hpp"
+#include "lamin/db.hpp"
 
 namespace lamin::test {
 namespace {
@@ -97,8 +103,6 @@ std::string refusal(const std::string& url, const RestOptions& options) {
   return "";
 }
 
-fs::path token_file(const TempDir& tmp) { return write_file(tmp / "token", std::string(kToken) + "\n"); }
-
 class Tls : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -129,11 +133,11 @@ TEST_F(Tls, ClientsTrustTheServerThroughTheirCaBundle) {
   ASSERT_EQ(server.url().rfind("https://127.0.0.1:", 0), 0u) << server.url();
 
   RestOptions trusting = rest_options();
-  trusting.ca_bundle = (tmp / "cert.pem").string();
+  trusting.ca_bundle((tmp / "cert.pem").string());
   auto remote = connect_rest(server.url(), trusting);
   const Artifact a = register_checkpoint(remote, "weights over TLS");
   download_file(remote, a, tmp / "back.ckpt");
-  EXPECT_EQ(read_all(tmp / "back.ckpt"), "weights over TLS");
+  EXPECT_EQ(read_file(tmp / "back.ckpt"), "weights over TLS");
   EXPECT_EQ(connect(tmp / "served")->artifacts().key("ckpt/m.ckpt").count(), 1);  // on the server's disk
 
   // The same through the environment, as lamin::connect(url) and the CLI resolve it.
@@ -150,7 +154,7 @@ TEST_F(Tls, AnUntrustedCertificateIsRefusedByDefault) {
   // Verification is on by default: the system's CAs do not know this certificate, nor does another one.
   for (const std::string& bundle : {std::string(), (tmp / "other.pem").string()}) {
     RestOptions o = rest_options();
-    o.ca_bundle = bundle;
+    o.ca_bundle(bundle);
     try {
       connect_rest(server.url(), o);
       ADD_FAILURE() << "connected with CA bundle '" << bundle << "'";
@@ -163,12 +167,12 @@ TEST_F(Tls, AnUntrustedCertificateIsRefusedByDefault) {
     }
   }
   RestOptions missing = rest_options();
-  missing.ca_bundle = (tmp / "no-such.pem").string();
+  missing.ca_bundle((tmp / "no-such.pem").string());
   const std::string no_bundle = refusal<NetworkError>(server.url(), missing);
   EXPECT_NE(no_bundle.find("no-such.pem"), std::string::npos) << no_bundle;
   // Turned off explicitly (tests against throwaway servers), the connection is made.
   RestOptions insecure = rest_options();
-  insecure.verify_tls = false;
+  insecure.verify_tls(false);
   EXPECT_EQ(connect_rest(server.url(), insecure)->artifacts().count(), 0);
   // Plain HTTP to the HTTPS port gets no answer.
   httplib::Client plain("127.0.0.1", server.port());
@@ -187,18 +191,16 @@ TEST_F(Tls, WithAClientCaOnlyClientsWithACertificateItSignedGetIn) {
   server.start();
 
   RestOptions mine = rest_options();
-  mine.ca_bundle = (tmp / "cert.pem").string();
-  mine.client_cert = (tmp / "client.pem").string();
-  mine.client_key = (tmp / "client-key.pem").string();
+  mine.ca_bundle((tmp / "cert.pem").string())
+      .client_cert((tmp / "client.pem").string())
+      .client_key((tmp / "client-key.pem").string());
   auto remote = connect_rest(server.url(), mine);
   register_checkpoint(remote, "weights over mutual TLS");
 
   // No certificate, or one another CA signed: answered 403 with a message saying which, at once, never the key.
   RestOptions none = mine, foreign = mine;
-  none.client_cert.clear();
-  none.client_key.clear();
-  foreign.client_cert = (tmp / "other.pem").string();
-  foreign.client_key = (tmp / "other-key.pem").string();
+  none.client_cert("").client_key("");
+  foreign.client_cert((tmp / "other.pem").string()).client_key((tmp / "other-key.pem").string());
   for (const auto& [options, words] :
        {std::pair<RestOptions, std::vector<std::string>>{none, {"none was presented", "LAMIN_CLIENT_CERT"}},
         {foreign, {"is not accepted", "other.pem"}}}) {
@@ -229,11 +231,11 @@ TEST_F(Tls, WithAClientCaOnlyClientsWithACertificateItSignedGetIn) {
   ::unsetenv("LAMIN_CA_BUNDLE");
   ::unsetenv("LAMIN_API_KEY");
   RestOptions garbage = mine;
-  garbage.client_cert = write_file(tmp / "garbage.pem", "not a certificate").string();
+  garbage.client_cert(write_file(tmp / "garbage.pem", "not a certificate").string());
   const std::string bad_cert = refusal<NetworkError>(server.url(), garbage);
-  EXPECT_NE(bad_cert.find("the client certificate '" + garbage.client_cert), std::string::npos) << bad_cert;
+  EXPECT_NE(bad_cert.find("the client certificate '" + garbage.client_cert()), std::string::npos) << bad_cert;
   RestOptions missing = mine;
-  missing.client_key = (tmp / "no-such-key.pem").string();
+  missing.client_key((tmp / "no-such-key.pem").string());
   const std::string no_key = refusal<ConfigurationError>(server.url(), missing);
   EXPECT_NE(no_key.find("no-such-key.pem"), std::string::npos) << no_key;
 }

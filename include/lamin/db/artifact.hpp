@@ -4,8 +4,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
+
+#include "lamin/arg.hpp"
 
 namespace lamin {
 
@@ -56,43 +59,38 @@ enum class StorageMode {
   link,
 };
 
-/// Options for Registry::create_artifact (LaminDB's `Artifact(path, key=..., description=..., kind=...)`).
+/// Options for Registry::create_artifact (LaminDB's `Artifact(path, key=..., description=..., kind=...)`):
+/// `ArtifactOptions("mnist/model.ckpt").kind("model").description("best")`.
 struct ArtifactOptions {
+  enum class RunMode { current, none, given };
+
   ArtifactOptions() = default;
   /// `ArtifactOptions("models/a.ckpt")`: the key.
   ArtifactOptions(std::string key) : key_(std::move(key)) {}  // NOLINT: reads like the Python keyword.
 
-  ArtifactOptions& key(std::string v) { key_ = std::move(v); return *this; }
-  ArtifactOptions& description(std::string v) { description_ = std::move(v); return *this; }
-  ArtifactOptions& kind(std::string v) { kind_ = std::move(v); return *this; }
-  ArtifactOptions& version_tag(std::string v) { version_tag_ = std::move(v); return *this; }
+  LAMIN_ARG(std::optional<std::string>, key) = std::nullopt;
+  LAMIN_ARG(std::optional<std::string>, description) = std::nullopt;
+  LAMIN_ARG(std::optional<std::string>, kind) = std::nullopt;
+  LAMIN_ARG(std::optional<std::string>, version_tag) = std::nullopt;
+  /// LaminDB's `skip_hash_lookup`: always create a record, even when a file with the same hash is registered.
+  LAMIN_ARG(bool, skip_hash_lookup) = false;
+  LAMIN_ARG(StorageMode, storage_mode) = StorageMode::copy;
+
+ public:
   /// Link the artifact to this run as its output (default: the current run of lamin::track, if any).
   ArtifactOptions& run(const Run& run);
   /// LaminDB's `run=False`: no output link, even while a run is tracked.
-  ArtifactOptions& no_run() { run_mode_ = RunMode::none; return *this; }
-  /// LaminDB's `skip_hash_lookup`: always create a record, even when a file with the same hash is registered.
-  ArtifactOptions& skip_hash_lookup(bool v) { skip_hash_lookup_ = v; return *this; }
-  ArtifactOptions& storage_mode(StorageMode v) { storage_mode_ = v; return *this; }
-
-  enum class RunMode { current, none, given };
-  const std::optional<std::string>& key() const { return key_; }
-  const std::optional<std::string>& description() const { return description_; }
-  const std::optional<std::string>& kind() const { return kind_; }
-  const std::optional<std::string>& version_tag() const { return version_tag_; }
+  ArtifactOptions& no_run() {
+    run_mode_ = RunMode::none;
+    return *this;
+  }
+  /// Which run the output link goes to, as run() / no_run() chose it; run_id() is the run's for RunMode::given.
   RunMode run_mode() const { return run_mode_; }
   std::int64_t run_id() const { return run_id_; }
-  bool skip_hash_lookup() const { return skip_hash_lookup_; }
-  StorageMode storage_mode() const { return storage_mode_; }
 
  private:
-  std::optional<std::string> key_;
-  std::optional<std::string> description_;
-  std::optional<std::string> kind_;
-  std::optional<std::string> version_tag_;
   RunMode run_mode_ = RunMode::current;
   std::int64_t run_id_ = 0;
-  bool skip_hash_lookup_ = false;
-  StorageMode storage_mode_ = StorageMode::copy;
 };
 
 }  // namespace lamin

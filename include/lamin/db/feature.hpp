@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lamin/arg.hpp"
+
 namespace lamin {
 
 /// The dtypes a Feature can have here: LaminDB's `_dtype_str` for non-categorical features.
@@ -35,34 +37,26 @@ struct Feature {
 /// an int is not a float, a bool is not an int ("Expected dtype for 'score' is 'float', got 'int'").
 void validate_feature_value(const Feature& feature, const nlohmann::json& value);
 
-/// Options for Registry::create_feature (LaminDB's `ln.Feature(name=..., dtype=..., type=...)`).
+/// Options for Registry::create_feature (LaminDB's `ln.Feature(name=..., dtype=..., type=...)`):
+/// `FeatureOptions("val_loss", "float").description("validation loss")`.
 struct FeatureOptions {
   FeatureOptions() = default;
   FeatureOptions(std::string name, std::string dtype) : name_(std::move(name)), dtype_(std::move(dtype)) {}
-  FeatureOptions& name(std::string v) { name_ = std::move(v); return *this; }
-  FeatureOptions& dtype(std::string v) { dtype_ = std::move(v); return *this; }
+
+  LAMIN_ARG(std::string, name) = "";
+  LAMIN_ARG(std::optional<std::string>, dtype) = std::nullopt;
   /// A feature type: a grouping node (`is_type=True`) that features can point to with `type(...)`.
-  FeatureOptions& is_type(bool v) { is_type_ = v; return *this; }
-  FeatureOptions& type(const Feature& t) { type_id_ = t.id; return *this; }
-  FeatureOptions& description(std::string v) { description_ = std::move(v); return *this; }
-  FeatureOptions& unit(std::string v) { unit_ = std::move(v); return *this; }
+  LAMIN_ARG(bool, is_type) = false;
+  /// The id of the feature type this feature belongs to; `type(feature_type)` sets it from the record.
+  LAMIN_ARG(std::optional<std::int64_t>, type_id) = std::nullopt;
+  LAMIN_ARG(std::optional<std::string>, description) = std::nullopt;
+  LAMIN_ARG(std::optional<std::string>, unit) = std::nullopt;
   /// Force `_dtype_str` on a feature type (LaminDB does this for "lamindb.lightning").
-  FeatureOptions& type_dtype_str(std::string v) { type_dtype_str_ = std::move(v); return *this; }
+  LAMIN_ARG(std::optional<std::string>, type_dtype_str) = std::nullopt;
 
-  const std::string& name() const { return name_; }
-  const std::optional<std::string>& dtype() const { return dtype_; }
-  bool is_type() const { return is_type_; }
-  std::optional<std::int64_t> type_id() const { return type_id_; }
-  const std::optional<std::string>& description() const { return description_; }
-  const std::optional<std::string>& unit() const { return unit_; }
-  const std::optional<std::string>& type_dtype_str() const { return type_dtype_str_; }
-
- private:
-  std::string name_;
-  std::optional<std::string> dtype_;
-  bool is_type_ = false;
-  std::optional<std::int64_t> type_id_;
-  std::optional<std::string> description_, unit_, type_dtype_str_;
+ public:
+  /// LaminDB's `type=`: the feature type (a feature with `is_type`) this feature belongs to.
+  FeatureOptions& type(const Feature& t) { return type_id(t.id); }
 };
 
 /// A feature named by text (resolved as LaminDB resolves names) or given as a record (exact).

@@ -32,18 +32,21 @@
 #include <string>
 #include <vector>
 
+#include "lamin/arg.hpp"
 #include "lamin/db/instance.hpp"
 #include "lamin/db/rest.hpp"
 
 namespace lamin {
 
+/// How a buffered instance uploads: `OutboxOptions().rest(RestOptions::from_environment().max_attempts(2))`.
 struct OutboxOptions {
-  RestOptions rest = RestOptions::from_environment();
+  /// How the uploader reaches the server.
+  LAMIN_ARG(RestOptions, rest) = RestOptions::from_environment();
   /// Wait between upload rounds after a transient failure: doubles from min to max.
-  double retry_min_s = 0.2;
-  double retry_max_s = 10;
+  LAMIN_ARG(double, retry_min_s) = 0.2;
+  LAMIN_ARG(double, retry_max_s) = 10;
   /// Start the background uploader (off for `lamin status`).
-  bool background = true;
+  LAMIN_ARG(bool, background) = true;
 };
 
 struct OutboxStatus {

@@ -20,33 +20,36 @@
 #include <filesystem>
 #include <string>
 
+#include "lamin/arg.hpp"
 #include "lamin/db/instance.hpp"
 
 namespace lamin {
 
+/// How a client reaches a remote instance: `RestOptions::from_environment().request_timeout_s(10).max_attempts(3)`.
 struct RestOptions {
   /// API key, exchanged for an access token on first use (a server without the exchange gets the key itself as the
   /// bearer). Default: $LAMIN_API_KEY, else the first line of $LAMIN_API_KEY_FILE, else of
   /// `$XDG_CONFIG_HOME/lamin/api_key` (`~/.config/lamin/api_key`). Neither key nor token is ever logged.
-  std::string token;
+  LAMIN_ARG(std::string, token) = "";
   /// CA bundle file for TLS verification. Default: $LAMIN_CA_BUNDLE, else the system's.
-  std::string ca_bundle;
+  LAMIN_ARG(std::string, ca_bundle) = "";
   /// TLS peer and host verification; on by default. Turn off only for tests against self-signed servers.
-  bool verify_tls = true;
+  LAMIN_ARG(bool, verify_tls) = true;
   /// Client certificate and its private key (PEM files), for servers that require one (mutual TLS; lamin-serve
   /// with --tls-client-ca). Both or neither. Default: $LAMIN_CLIENT_CERT and $LAMIN_CLIENT_KEY.
-  std::string client_cert;
-  std::string client_key;
-  double connect_timeout_s = 5;
+  LAMIN_ARG(std::string, client_cert) = "";
+  LAMIN_ARG(std::string, client_key) = "";
+  LAMIN_ARG(double, connect_timeout_s) = 5;
   /// Per attempt, for JSON calls. File transfers instead abort below 1 KiB/s for `request_timeout_s`.
-  double request_timeout_s = 30;
+  LAMIN_ARG(double, request_timeout_s) = 30;
   /// Attempts per call (1 = no retry) and the backoff: min(max, initial * 2^n), with full jitter.
-  int max_attempts = 5;
-  double backoff_initial_s = 0.1;
-  double backoff_max_s = 5;
+  LAMIN_ARG(int, max_attempts) = 5;
+  LAMIN_ARG(double, backoff_initial_s) = 0.1;
+  LAMIN_ARG(double, backoff_max_s) = 5;
   /// Stop retrying once this much time has passed since the first attempt.
-  double retry_budget_s = 60;
+  LAMIN_ARG(double, retry_budget_s) = 60;
 
+ public:
   /// The defaults with token, CA bundle and client certificate resolved from the environment / config file.
   static RestOptions from_environment();
 };

@@ -4,8 +4,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
+
+#include "lamin/arg.hpp"
 
 namespace lamin {
 
@@ -37,37 +40,29 @@ struct Run {
   RunStatus status() const { return static_cast<RunStatus>(status_code); }
 };
 
-/// Options for Registry::create_run.
+/// Options for Registry::create_run: `RunOptions().name("sweep-3").params({{"lr", 0.01}})`.
 struct RunOptions {
-  RunOptions& name(std::string v) { name_ = std::move(v); return *this; }
-  RunOptions& description(std::string v) { description_ = std::move(v); return *this; }
-  RunOptions& entrypoint(std::string v) { entrypoint_ = std::move(v); return *this; }
-  RunOptions& params(nlohmann::json v) { params_ = std::move(v); return *this; }
-  RunOptions& cli_args(std::string v) { cli_args_ = std::move(v); return *this; }
-  RunOptions& reference(std::string v, std::string type) { reference_ = std::move(v); reference_type_ = std::move(type); return *this; }
-  RunOptions& initiated_by_run_id(std::int64_t v) { initiated_by_run_id_ = v; return *this; }
-  RunOptions& status(RunStatus v) { status_ = v; return *this; }
+  LAMIN_ARG(std::optional<std::string>, name) = std::nullopt;
+  LAMIN_ARG(std::optional<std::string>, description) = std::nullopt;
+  LAMIN_ARG(std::optional<std::string>, entrypoint) = std::nullopt;
+  /// Null when none.
+  LAMIN_ARG(nlohmann::json, params) = nullptr;
+  LAMIN_ARG(std::optional<std::string>, cli_args) = std::nullopt;
+  /// The reference and its type; `reference(value, type)` sets both.
+  LAMIN_ARG(std::optional<std::string>, reference) = std::nullopt;
+  LAMIN_ARG(std::optional<std::string>, reference_type) = std::nullopt;
+  LAMIN_ARG(std::optional<std::int64_t>, initiated_by_run_id) = std::nullopt;
+  LAMIN_ARG(RunStatus, status) = RunStatus::started;
   /// A uid chosen by the caller (16 base62 characters) instead of a random one: how a run keeps its uid when a
   /// buffered instance uploads it (checkpoint keys contain it). Creating a run whose uid exists returns that run
   /// when it belongs to the same transform (a replay), and throws IntegrityError otherwise.
-  RunOptions& uid(std::string v) { uid_ = std::move(v); return *this; }
+  LAMIN_ARG(std::optional<std::string>, uid) = std::nullopt;
 
-  const std::optional<std::string>& name() const { return name_; }
-  const std::optional<std::string>& description() const { return description_; }
-  const std::optional<std::string>& entrypoint() const { return entrypoint_; }
-  const nlohmann::json& params() const { return params_; }
-  const std::optional<std::string>& cli_args() const { return cli_args_; }
-  const std::optional<std::string>& reference() const { return reference_; }
-  const std::optional<std::string>& reference_type() const { return reference_type_; }
-  std::optional<std::int64_t> initiated_by_run_id() const { return initiated_by_run_id_; }
-  RunStatus status() const { return status_; }
-  const std::optional<std::string>& uid() const { return uid_; }
-
- private:
-  std::optional<std::string> name_, description_, entrypoint_, cli_args_, reference_, reference_type_, uid_;
-  nlohmann::json params_;
-  std::optional<std::int64_t> initiated_by_run_id_;
-  RunStatus status_ = RunStatus::started;
+ public:
+  /// LaminDB's `reference=..., reference_type=...` in one call.
+  RunOptions& reference(std::string v, std::string type) {
+    return reference(std::move(v)).reference_type(std::move(type));
+  }
 };
 
 }  // namespace lamin

@@ -4,6 +4,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+
+#include "lamin/arg.hpp"
 
 namespace lamin {
 
@@ -27,28 +30,24 @@ struct Transform {
 struct TransformOptions {
   TransformOptions() = default;
   TransformOptions(std::string key) : key_(std::move(key)) {}  // NOLINT: reads like the Python keyword.
-  TransformOptions& key(std::string v) { key_ = std::move(v); return *this; }
-  TransformOptions& kind(std::string v) { kind_ = std::move(v); return *this; }
-  TransformOptions& description(std::string v) { description_ = std::move(v); return *this; }
-  TransformOptions& source_code(std::string v) { source_code_ = std::move(v); return *this; }
+
+  LAMIN_ARG(std::string, key) = "";
+  /// "pipeline", "notebook", "script" or "function".
+  LAMIN_ARG(std::string, kind) = "script";
+  LAMIN_ARG(std::optional<std::string>, description) = std::nullopt;
+  LAMIN_ARG(std::optional<std::string>, source_code) = std::nullopt;
   /// The content hash; default: hash_string(source_code) when source code is given.
-  TransformOptions& hash(std::string v) { hash_ = std::move(v); return *this; }
-  TransformOptions& reference(std::string v, std::string type) { reference_ = std::move(v); reference_type_ = std::move(type); return *this; }
-  TransformOptions& version_tag(std::string v) { version_tag_ = std::move(v); return *this; }
+  LAMIN_ARG(std::optional<std::string>, hash) = std::nullopt;
+  /// The reference and its type; `reference(value, type)` sets both.
+  LAMIN_ARG(std::optional<std::string>, reference) = std::nullopt;
+  LAMIN_ARG(std::optional<std::string>, reference_type) = std::nullopt;
+  LAMIN_ARG(std::optional<std::string>, version_tag) = std::nullopt;
 
-  const std::string& key() const { return key_; }
-  const std::string& kind() const { return kind_; }
-  const std::optional<std::string>& description() const { return description_; }
-  const std::optional<std::string>& source_code() const { return source_code_; }
-  const std::optional<std::string>& hash() const { return hash_; }
-  const std::optional<std::string>& reference() const { return reference_; }
-  const std::optional<std::string>& reference_type() const { return reference_type_; }
-  const std::optional<std::string>& version_tag() const { return version_tag_; }
-
- private:
-  std::string key_;
-  std::string kind_ = "script";
-  std::optional<std::string> description_, source_code_, hash_, reference_, reference_type_, version_tag_;
+ public:
+  /// LaminDB's `reference=..., reference_type=...` in one call.
+  TransformOptions& reference(std::string v, std::string type) {
+    return reference(std::move(v)).reference_type(std::move(type));
+  }
 };
 
 }  // namespace lamin

@@ -205,6 +205,10 @@ class Checkpoint : public ArtifactPublishingModelCheckpoint {
   std::string base_prefix_for(const pl::Trainer& trainer) const;
   std::string base_prefix_of(const std::shared_ptr<pl::Logger>& logger, const std::string& default_root_dir) const;
   std::optional<std::string> run_uid() const;
+  /// The artifact's values for the file about to be saved (automatic, then user features), all validated.
+  lamin::FeatureValues artifact_feature_values(pl::Trainer& trainer, const std::string& filepath, bool is_best) const;
+  /// The run's values (logger, trainer settings, hyperparameters), validated.
+  lamin::FeatureValues run_feature_values(pl::Trainer& trainer) const;
 
   CheckpointOptions options_;
   nlohmann::json run_features_ = nlohmann::json::object();

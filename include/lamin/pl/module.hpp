@@ -19,6 +19,9 @@
 namespace lamin::pl {
 
 class Trainer;
+namespace detail {
+struct ModuleAccess;
+}
 
 /// Options of `LightningModule::log` (Lightning's `self.log` keyword arguments). Unset `on_step`/`on_epoch`
 /// take Lightning's defaults for the hook the call is made from.
@@ -156,7 +159,7 @@ class LightningModule : public torch::nn::Module {
   static nlohmann::json read_checkpoint_hparams(const std::string& path);
 
  private:
-  friend class Trainer;
+  friend struct detail::ModuleAccess;  // the trainer's loops attach themselves and note the mode
   Trainer* trainer_ = nullptr;
   nlohmann::json hparams_;
   bool mode_before_evaluation_ = true;  // is_training() before the current validation or test pass

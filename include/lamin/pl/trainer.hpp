@@ -17,15 +17,13 @@
 #include "lamin/pl/metrics.hpp"
 #include "lamin/pl/module.hpp"
 #include "lamin/pl/optim.hpp"
+#include "lamin/pl/strategy.hpp"
 
 namespace lamin::pl {
 
 class ModelCheckpoint;
 class EarlyStopping;
 class ProgressBar;
-namespace detail {
-struct TrainerCheckpointing;
-}
 
 /// A Python `int | float` option (Lightning gives ints and floats different meanings, e.g. `val_check_interval=1`
 /// validates after every batch while `1.0` validates once per epoch).
@@ -115,6 +113,9 @@ struct TrainerOptions {
   LAMIN_ARG(std::string, accelerator) = "auto";
   /// Device index for "cuda" (Lightning's `devices=[i]`); one device per process.
   LAMIN_ARG(std::int64_t, device_index) = 0;
+  /// Lightning's `strategy`: null ("auto") is a SingleDeviceStrategy on the accelerator's device with the ranks
+  /// of the environment; a given one decides the device itself (`accelerator` and `device_index` are not read).
+  LAMIN_ARG(std::shared_ptr<Strategy>, strategy) = nullptr;
   /// "32-true", "64-true", "16-true", "bf16-true" (weights and inputs cast), "16-mixed", "bf16-mixed" (CUDA
   /// autocast; on CPU "bf16-mixed" uses CPU autocast). "16-mixed" scales the loss (torch.amp.GradScaler's rules);
   /// on CPU it warns and becomes "bf16-mixed", as in Lightning.
@@ -179,101 +180,72 @@ class Trainer {
   void save_checkpoint(const std::string& path, bool weights_only = false);
 
   // ---- what Lightning users read -----------------------------------------------------------------------------
-  std::int64_t current_epoch() const { return current_epoch_; }
-  std::int64_t global_step() const { return global_step_; }
-  const MetricMap& callback_metrics() const { return callback_metrics_; }
-  const MetricMap& logged_metrics() const { return logged_metrics_; }
-  const MetricMap& progress_bar_metrics() const { return progress_bar_metrics_; }
+  std::int64_t current_epoch() const;
+  std::int64_t global_step() const;
+  const MetricMap& callback_metrics() const;
+  const MetricMap& logged_metrics() const;
+  const MetricMap& progress_bar_metrics() const;
   /// The first logger's log_dir (CSV/TensorBoard), else its save_dir, else default_root_dir.
   std::string log_dir() const;
-  bool is_global_zero() const { return global_rank_ == 0; }
-  int global_rank() const { return global_rank_; }
-  int local_rank() const { return local_rank_; }
-  int world_size() const { return world_size_; }
-  const std::vector<std::shared_ptr<Logger>>& loggers() const { return loggers_; }
-  std::shared_ptr<Logger> logger() const { return loggers_.empty() ? nullptr : loggers_.front(); }
-  const std::vector<std::shared_ptr<Callback>>& callbacks() const { return callbacks_; }
+  /// Device placement, gradient reduction, barriers and rank-zero decisions (one device per process today).
+  Strategy& strategy() const;
+  bool is_global_zero() const { return strategy().is_global_zero(); }
+  int global_rank() const { return strategy().global_rank(); }
+  int local_rank() const { return strategy().local_rank(); }
+  int world_size() const { return strategy().world_size(); }
+  const std::vector<std::shared_ptr<Logger>>& loggers() const;
+  std::shared_ptr<Logger> logger() const { return loggers().empty() ? nullptr : loggers().front(); }
+  /// The callbacks in the order their hooks run: the user's, then the defaults, with every Checkpoint last.
+  const std::vector<std::shared_ptr<Callback>>& callbacks() const;
   ModelCheckpoint* checkpoint_callback() const;
   std::vector<ModelCheckpoint*> checkpoint_callbacks() const;
   EarlyStopping* early_stopping_callback() const;
-  bool should_stop() const { return should_stop_; }
-  void set_should_stop(bool stop) { should_stop_ = stop; }
-  bool sanity_checking() const { return sanity_checking_; }
-  TrainerFn state() const { return fn_; }
-  bool training() const { return fn_ == TrainerFn::fitting && !in_evaluation_; }
-  const TrainerOptions& options() const { return options_; }
-  TrainerOptions& mutable_options() { return options_; }
+  bool should_stop() const;
+  void set_should_stop(bool stop);
+  bool sanity_checking() const;
+  TrainerFn state() const;
+  /// Fitting, outside a validation pass.
+  bool training() const;
+  const TrainerOptions& options() const;
+  TrainerOptions& mutable_options();
   /// max_epochs after Lightning's resolution (-1: unlimited).
   std::int64_t max_epochs() const;
-  std::int64_t max_steps() const { return options_.max_steps(); }
-  std::int64_t fast_dev_run() const { return options_.fast_dev_run(); }
+  std::int64_t max_steps() const { return options().max_steps(); }
+  std::int64_t fast_dev_run() const { return options().fast_dev_run(); }
   std::string default_root_dir() const;
   /// The checkpoint the running fit resumed from (absolute), if any.
-  const std::optional<std::string>& ckpt_path() const { return ckpt_path_; }
-  torch::Device device() const { return device_; }
-  const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers() const { return optimizers_; }
-  const std::vector<SchedulerConfig>& lr_scheduler_configs() const { return schedulers_; }
-  LightningModule* lightning_module() const { return module_; }
-  LightningDataModule* datamodule() const { return datamodule_; }
+  const std::optional<std::string>& ckpt_path() const;
+  torch::Device device() const { return strategy().root_device(); }
+  const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers() const;
+  const std::vector<SchedulerConfig>& lr_scheduler_configs() const;
+  LightningModule* lightning_module() const;
+  LightningDataModule* datamodule() const;
 
   // ---- loop state read by callbacks (ModelCheckpoint, EarlyStopping, progress bar) ---------------------------
-  std::int64_t num_training_batches() const { return num_training_batches_; }
-  /// Sum of the validation batches per run (0 when validation is disabled).
-  std::int64_t num_val_batches() const { return num_val_batches_; }
+  std::int64_t num_training_batches() const;
+  /// The batches of a validation pass: the fit's (0 when validation is disabled), or validate()'s.
+  std::int64_t num_val_batches() const;
   /// Validation runs after every this many batches (0 with a time-based `val_check_interval`: Lightning's None).
-  std::int64_t val_check_batch() const { return val_check_batch_; }
-  std::optional<std::int64_t> check_val_every_n_epoch() const { return options_.check_val_every_n_epoch(); }
-  const ValCheckInterval& val_check_interval() const { return options_.val_check_interval(); }
-  bool val_check_interval_is_time_based() const { return options_.val_check_interval().is_time_based(); }
+  std::int64_t val_check_batch() const;
+  std::optional<std::int64_t> check_val_every_n_epoch() const { return options().check_val_every_n_epoch(); }
+  const ValCheckInterval& val_check_interval() const { return options().val_check_interval(); }
+  bool val_check_interval_is_time_based() const { return options().val_check_interval().is_time_based(); }
   /// A val dataloader exists and limit_val_batches > 0.
-  bool enable_validation() const { return enable_validation_; }
+  bool enable_validation() const;
   /// The running training batch is the last of its epoch (known by one-batch look-ahead).
-  bool is_last_batch() const { return is_last_batch_; }
+  bool is_last_batch() const;
   /// The fit's most recent non-sanity validation run processed at least one batch.
-  bool validation_has_run() const { return val_has_run_; }
-  std::int64_t batches_that_stepped() const { return batches_that_stepped_; }
+  bool validation_has_run() const;
+  std::int64_t batches_that_stepped() const;
   /// Index of the batch being trained in the current epoch.
-  std::int64_t batch_idx() const { return batch_idx_; }
+  std::int64_t batch_idx() const;
 
   // ---- used by LightningModule::log --------------------------------------------------------------------------
   void log_from_module(const std::string& name, double value, const LogOptions& options);
 
  private:
   struct Impl;
-  friend struct Impl;
-  friend struct detail::TrainerCheckpointing;
-
-  TrainerOptions options_;
-  std::vector<std::shared_ptr<Callback>> callbacks_;
-  std::vector<std::shared_ptr<Logger>> loggers_;
   std::unique_ptr<Impl> impl_;
-
-  LightningModule* module_ = nullptr;
-  LightningDataModule* datamodule_ = nullptr;
-  std::vector<std::shared_ptr<torch::optim::Optimizer>> optimizers_;
-  std::vector<SchedulerConfig> schedulers_;
-  torch::Device device_ = torch::kCPU;
-
-  TrainerFn fn_ = TrainerFn::none;
-  std::int64_t current_epoch_ = 0;
-  std::int64_t global_step_ = 0;
-  std::int64_t batches_that_stepped_ = 0;
-  std::int64_t batch_idx_ = 0;
-  bool should_stop_ = false;
-  bool sanity_checking_ = false;
-  bool in_evaluation_ = false;
-  bool is_last_batch_ = false;
-  bool val_has_run_ = false;
-  bool enable_validation_ = false;
-  std::int64_t num_training_batches_ = 0;
-  std::int64_t num_val_batches_ = 0;
-  std::int64_t val_check_batch_ = 1;
-  std::optional<std::string> ckpt_path_;
-  int global_rank_ = 0, local_rank_ = 0, world_size_ = 1;
-
-  MetricMap callback_metrics_;
-  MetricMap logged_metrics_;
-  MetricMap progress_bar_metrics_;
 };
 
 }  // namespace lamin::pl

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "common/files.hpp"
+#include "common/torch/training.hpp"
 #include "lamin/db.hpp"
 #include "lamin/lightning.hpp"
 #include "lamin/log.hpp"
@@ -106,19 +108,10 @@ double mean(const std::vector<double>& v, std::size_t skip = 0) {
 }
 
 pl::TrainerOptions options(const std::string& root, std::int64_t epochs) {
-  return pl::TrainerOptions()
-      .default_root_dir(root)
-      .accelerator("cpu")
-      .enable_progress_bar(false)
-      .logger(false)
-      .num_sanity_val_steps(0)
-      .max_epochs(epochs);
+  return lamin::test::quiet_options(root).enable_checkpointing(true).max_epochs(epochs);
 }
 
-pl::DataLoader data() {
-  torch::manual_seed(0);
-  return pl::DataLoader::from_tensors(torch::randn({8, 16}), torch::randn({8, 1}), 8);
-}
+pl::DataLoader data() { return lamin::test::random_dataloader(8, 16, 8); }
 
 struct Times {
   std::vector<double> saves, removes, writes, after_write;
@@ -157,9 +150,8 @@ int main(int argc, char** argv) {
   const std::int64_t epochs = argc > 1 ? std::stoll(argv[1]) : 40;
   const std::int64_t big_mib = argc > 2 ? std::stoll(argv[2]) : 0;
   lamin::log::set_level(lamin::log::Level::error);
-  const fs::path dir = fs::temp_directory_path() / ("lamin_bench_lightning_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const lamin::test::TempDir scratch("bench_lightning");
+  const fs::path dir = scratch.path();
 
   // 1. Small model (16 -> 64 -> 1, ~5 KB checkpoints).
   auto inst = lamin::init(dir / "instance");
@@ -251,6 +243,5 @@ int main(int argc, char** argv) {
     std::printf("  within ll::Checkpoint's saves : file write %.1f ms, registry %.1f ms = %.1f%% of the write\n", w, r,
                 100.0 * r / w);
   }
-  fs::remove_all(dir);
   return 0;
 }

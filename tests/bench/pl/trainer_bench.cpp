@@ -17,6 +17,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "common/files.hpp"
+#include "common/torch/training.hpp"
 #include "lamin/pl/checkpoint_io.hpp"
 #include "lamin/pl/trainer.hpp"
 
@@ -64,8 +66,8 @@ int main(int argc, char** argv) {
   torch::manual_seed(0);
   auto x = torch::randn({steps * batch, 32});
   auto y = torch::randn({steps * batch, 1});
-  const fs::path root = fs::temp_directory_path() / "lamin_bench_trainer";
-  fs::remove_all(root);
+  const lamin::test::TempDir scratch("bench_trainer");
+  const fs::path root = scratch.path();
 
   // ---- 1. per-step overhead --------------------------------------------------------------------------------------
   std::vector<double> manual, trainer_times;
@@ -90,14 +92,7 @@ int main(int argc, char** argv) {
     {
       torch::manual_seed(1);
       BenchModule module(width);
-      pl::Trainer trainer(pl::TrainerOptions()
-                              .max_epochs(1)
-                              .default_root_dir(root.string())
-                              .accelerator("cpu")
-                              .logger(false)
-                              .enable_checkpointing(false)
-                              .enable_progress_bar(false)
-                              .num_sanity_val_steps(0));
+      pl::Trainer trainer(lamin::test::quiet_options(root.string()).max_epochs(1));
       auto loader = pl::DataLoader::from_tensors(x, y, batch);
       const auto t0 = Clock::now();
       trainer.fit(module, loader);
@@ -114,7 +109,6 @@ int main(int argc, char** argv) {
   auto big = torch::nn::Linear(1024, floats / 1024);
   std::vector<torch::Tensor> tensors;
   for (auto& p : big->parameters()) tensors.push_back(p.detach());
-  fs::create_directories(root);
   std::vector<double> base, base_synced, ours;
   for (int r = 0; r < 3; ++r) {
     const auto t0 = Clock::now();
@@ -141,6 +135,5 @@ int main(int argc, char** argv) {
               "%.0f MiB/s; time ratio vs torch::save %.3f, vs torch::save + fsync %.3f\n",
               mb, mb / median(base), mb / median(base_synced), mb / median(ours), median(ours) / median(base),
               median(ours) / median(base_synced));
-  fs::remove_all(root);
   return 0;
 }

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "common/files.hpp"
+#include "common/torch/training.hpp"
 #include "lamin/log.hpp"
 #include "lamin/pl/model_checkpoint.hpp"
 #include "lamin/pl/module.hpp"
@@ -79,14 +81,7 @@ struct Result {
 
 Result run(std::int64_t steps, const std::string& dir, std::shared_ptr<TimedCheckpoint> checkpoint) {
   auto module = std::make_shared<Trivial>();
-  auto options = pl::TrainerOptions()
-                     .max_epochs(1)
-                     .default_root_dir(dir)
-                     .enable_progress_bar(false)
-                     .accelerator("cpu")
-                     .logger(false)
-                     .num_sanity_val_steps(0)
-                     .enable_checkpointing(checkpoint != nullptr);
+  auto options = lamin::test::quiet_options(dir).max_epochs(1).enable_checkpointing(checkpoint != nullptr);
   if (checkpoint) options.callbacks({checkpoint});
   pl::Trainer trainer(options);
   auto data = pl::DataLoader::from_tensors(torch::ones({steps, 1}), torch::zeros({steps, 1}), 1);
@@ -113,8 +108,8 @@ int main(int argc, char** argv) {
   const std::int64_t steps = argc > 1 ? std::atoll(argv[1]) : 10000;
   torch::set_num_threads(1);
   lamin::log::set_level(lamin::log::Level::error);
-  std::string tmpl = (fs::temp_directory_path() / "lamin_bench_ckpt_XXXXXX").string();
-  const std::string root = ::mkdtemp(tmpl.data());
+  const lamin::test::TempDir scratch("bench_ckpt");
+  const std::string root = scratch.str();
 
   const int repeats = 3;
   Result base{1e30}, epoch{1e30}, every{1e30};
@@ -143,7 +138,5 @@ int main(int argc, char** argv) {
               (every.seconds - base.seconds) / n * 1e6);
   std::printf("  with real checkpoint files (%lld steps): %.1f us/step in the hooks (the file write dominates)\n",
               static_cast<long long>(write_steps), written.hook_seconds / static_cast<double>(write_steps) * 1e6);
-  std::error_code ec;
-  fs::remove_all(root, ec);
   return 0;
 }

@@ -1,10 +1,6 @@
 // lamin_bench_server [N] [SIZE_KIB]: per-registration latency (create_artifact with StorageMode::link + add_values
 // of two values) through lamin-serve on 127.0.0.1 vs the embedded SQLite backend, and the time the caller is
 // blocked per registration with the outbox while the server is up and while it is down.
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/files.hpp"
+#include "common/serve.hpp"
 #include "lamin/db.hpp"
 
 namespace fs = std::filesystem;
@@ -33,13 +31,11 @@ void print(const char* name, const Stats& s) {
 }
 
 std::vector<fs::path> make_files(const fs::path& dir, int n, std::size_t kib) {
-  fs::create_directories(dir);
   std::vector<fs::path> out;
   for (int i = 0; i < n; ++i) {
     std::string content(kib * 1024, 'c');
     content.replace(0, 16, "file" + std::to_string(100000 + i) + "......");
-    out.push_back(dir / ("epoch=" + std::to_string(i) + ".ckpt"));
-    std::ofstream(out.back(), std::ios::binary) << content;
+    out.push_back(lamin::test::write_file(dir / ("epoch=" + std::to_string(i) + ".ckpt"), content));
   }
   return out;
 }
@@ -58,41 +54,13 @@ std::vector<double> register_all(lamin::Registry& r, const std::vector<fs::path>
   return ms;
 }
 
-struct Serve {
-  pid_t pid = -1;
-  int port = 0;
-  Serve(const fs::path& dir, int want_port) {
-    int fds[2];
-    if (::pipe(fds) != 0) std::abort();
-    pid = ::fork();
-    if (pid == 0) {
-      ::dup2(fds[1], 1);
-      const std::string p = std::to_string(want_port);
-      ::execl(LAMIN_SERVE_PATH, LAMIN_SERVE_PATH, "--instance", dir.c_str(), "--init", "--port", p.c_str(),
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    FILE* f = ::fdopen(fds[0], "r");
-    char line[512] = {0};
-    if (!std::fgets(line, sizeof line, f)) std::abort();
-    std::fclose(f);
-    std::string s = line;
-    port = std::stoi(s.substr(s.rfind(':', s.find(" (instance")) + 1));
-  }
-  ~Serve() {
-    ::kill(pid, SIGTERM);
-    ::waitpid(pid, nullptr, 0);
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
-};
 }  // namespace
 
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::stoi(argv[1]) : 200;
   const std::size_t kib = argc > 2 ? std::stoul(argv[2]) : 1024;
-  const fs::path root = fs::temp_directory_path() / ("lamin-bench-server-" + std::to_string(::getpid()));
-  fs::create_directories(root);
+  const lamin::test::TempDir scratch("bench_server");
+  const fs::path root = scratch.path();
   std::printf("%d registrations of %zu KiB checkpoints (create_artifact, link mode, + 2 values)\n", n, kib);
   {
     auto files = make_files(root / "f1", n, kib);
@@ -101,8 +69,9 @@ int main(int argc, char** argv) {
   }
   int port = 0;
   {
-    Serve server(root / "served", 0);
-    port = server.port;
+    lamin::test::ServeProcess server(root / "served", {});
+    server.start();
+    port = server.port();
     auto files = make_files(root / "f2", n, kib);
     lamin::RestOptions o;
     auto remote = lamin::connect_rest(server.url(), o);
@@ -110,7 +79,7 @@ int main(int argc, char** argv) {
 
     auto files3 = make_files(root / "f3", n, kib);
     lamin::OutboxOptions oo;
-    oo.rest = o;
+    oo.rest(o);
     auto buffered = lamin::connect_buffered(server.url(), root / "outbox-up", oo);
     print("outbox, server up: caller blocked", stats(register_all(*buffered, files3)));
     const auto t0 = Clock::now();
@@ -121,13 +90,11 @@ int main(int argc, char** argv) {
   {
     auto files4 = make_files(root / "f4", n, kib);
     lamin::OutboxOptions oo;
-    oo.rest.max_attempts = 1;
+    oo.rest().max_attempts(1);
     auto buffered = lamin::connect_buffered("http://127.0.0.1:" + std::to_string(port), root / "outbox-down", oo);
     print("outbox, server down: caller blocked", stats(register_all(*buffered, files4)));
     const auto st = lamin::flush(buffered, 0.1);
     std::printf("%-44s: %lld pending\n", "outbox, server down: queued", static_cast<long long>(st.pending));
   }
-  std::error_code ec;
-  fs::remove_all(root, ec);
   return 0;
 }

@@ -1,22 +1,27 @@
 #pragma once
-// Shared pieces of the lamin::lightning tests: LaminDB's test fixtures (SimpleModel, a 100-sample dataloader with 10
-// batches per epoch and no validation, a dirpath per test, a fresh SQLite instance) over a real Trainer.
+// LibTorch helpers of the lamin::lightning tests: LaminDB's test fixtures (SimpleModel, a 100-sample dataloader
+// with 10 batches per epoch and no validation, a dirpath per test, a fresh SQLite instance) over a real Trainer, and
+// an observer that records every artifact event. Header-only; only torch-enabled builds include it.
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "common/files.hpp"
+#include "common/torch/training.hpp"
 #include "lamin/db.hpp"
 #include "lamin/lightning.hpp"
 #include "lamin/log.hpp"
 #include "lamin/pl/csv_logger.hpp"
 #include "lamin/pl/trainer.hpp"
-#include "pl/test_support.hpp"
 
-namespace lamin_test {
+namespace lamin::test {
 
 namespace ll = lamin::lightning;
 namespace pl = lamin::pl;
@@ -46,10 +51,7 @@ struct SimpleModel : pl::LightningModule {
 };
 
 /// 100 random samples, batches of 10.
-inline pl::DataLoader simple_dataloader(std::uint64_t seed = 0) {
-  torch::manual_seed(seed);
-  return pl::DataLoader::from_tensors(torch::randn({100, 10}), torch::randn({100, 1}), 10);
-}
+inline pl::DataLoader simple_dataloader(std::uint64_t seed = 0) { return random_dataloader(100, 10, 10, seed); }
 
 /// A DataModule with hyperparameters.
 struct HparamsDataModule : pl::LightningDataModule {
@@ -83,14 +85,9 @@ class LightningTest : public ::testing::Test {
 
   void lightning_features() { ll::save_lightning_features(instance); }
 
+  /// quiet_options in `root` with checkpointing on (the tests pass their own checkpoint callbacks).
   pl::TrainerOptions trainer_options(std::int64_t max_epochs) const {
-    return pl::TrainerOptions()
-        .default_root_dir(root)
-        .accelerator("cpu")
-        .enable_progress_bar(false)
-        .logger(false)
-        .num_sanity_val_steps(0)
-        .max_epochs(max_epochs);
+    return quiet_options(root).enable_checkpointing(true).max_epochs(max_epochs);
   }
 
   /// Trains SimpleModel (or `model`) with the callbacks.
@@ -148,4 +145,4 @@ struct RecordingObserver : ll::ArtifactObserver {
   }
 };
 
-}  // namespace lamin_test
+}  // namespace lamin::test

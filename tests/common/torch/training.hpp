@@ -1,29 +1,37 @@
 #pragma once
-// Small modules, data and folders shared by the trainer tests.
+// LibTorch helpers shared by the trainer's tests, the Lightning bridge's tests and the benchmarks: small data, a
+// small module and quiet trainer options. Header-only; only torch-enabled builds include it.
 
 #include <torch/torch.h>
-#include <unistd.h>
 
-#include <filesystem>
+#include <cstdint>
+#include <memory>
 #include <string>
-#include <vector>
+#include <utility>
 
+#include <nlohmann/json.hpp>
+
+#include "common/files.hpp"
+#include "lamin/pl/data.hpp"
 #include "lamin/pl/module.hpp"
-#include "common/temp_dir.hpp"
 #include "lamin/pl/trainer.hpp"
 
-namespace lamin_test {
+namespace lamin::test {
 
-namespace fs = std::filesystem;
-
-using lamin_test::TempDir;
-
-/// y = 2·x0 − x1 + 0.5, 32 rows, deterministic.
+/// y = 2·x0 − x1 + 0.5 for `n` random rows of 2 features, deterministic for a seed.
 inline std::pair<torch::Tensor, torch::Tensor> regression_data(std::int64_t n = 32, std::uint64_t seed = 7) {
   torch::manual_seed(seed);
   auto x = torch::randn({n, 2});
   auto y = (x.select(1, 0) * 2 - x.select(1, 1) + 0.5).unsqueeze(1);
   return {x, y};
+}
+
+/// `rows` random inputs of `features` columns and random one-column targets (after torch::manual_seed(seed)), in
+/// batches of `batch_size`.
+inline lamin::pl::DataLoader random_dataloader(std::int64_t rows, std::int64_t features, std::int64_t batch_size,
+                                               std::uint64_t seed = 0) {
+  torch::manual_seed(seed);
+  return lamin::pl::DataLoader::from_tensors(torch::randn({rows, features}), torch::randn({rows, 1}), batch_size);
 }
 
 /// A linear regression module named like Lightning's BoringModel (`layer.weight`, `layer.bias`), logging
@@ -62,7 +70,8 @@ struct LinearModule : lamin::pl::LightningModule {
   }
 };
 
-/// Trainer options for quiet, deterministic tests: no progress bar, no default logger or checkpoint.
+/// Trainer options for quiet, deterministic tests: CPU, no progress bar, no default logger, no sanity check and no
+/// default checkpoint (a test that passes a ModelCheckpoint adds `.enable_checkpointing(true)`).
 inline lamin::pl::TrainerOptions quiet_options(const std::string& root) {
   return lamin::pl::TrainerOptions()
       .default_root_dir(root)
@@ -73,4 +82,4 @@ inline lamin::pl::TrainerOptions quiet_options(const std::string& root) {
       .num_sanity_val_steps(0);
 }
 
-}  // namespace lamin_test
+}  // namespace lamin::test

@@ -1,4 +1,4 @@
-#include "trainer_state.hpp"
+#include "checkpoint_connector.hpp"
 
 #include <torch/torch.h>
 
@@ -6,11 +6,11 @@
 #include <sstream>
 
 #include "lamin/error.hpp"
-#include "lamin/log.hpp"
 #include "lamin/pl/checkpoint_io.hpp"
 #include "lamin/pl/model_checkpoint.hpp"
 #include "lamin/pl/trainer.hpp"
 #include "grad_scaler.hpp"
+#include "loops/fit_loop.hpp"
 #include "module_state.hpp"
 
 namespace fs = std::filesystem;
@@ -39,6 +39,67 @@ Key param_key(const at::Tensor& p) {
   }
 }
 
+/// PyTorch's `param_groups` entry of one group (hyperparameters with PyTorch's defaults for what LibTorch lacks).
+c10::impl::GenericDict param_group_dict(torch::optim::OptimizerParamGroup& group, bool sgd, bool adam, bool adamw) {
+  auto g = str_dict();
+  if (sgd) {
+    auto& o = static_cast<torch::optim::SGDOptions&>(group.options());
+    g.insert("lr", o.lr());
+    g.insert("momentum", o.momentum());
+    g.insert("dampening", o.dampening());
+    g.insert("weight_decay", o.weight_decay());
+    g.insert("nesterov", o.nesterov());
+    g.insert("maximize", false);
+    g.insert("foreach", IValue());
+    g.insert("differentiable", false);
+    g.insert("fused", IValue());
+  } else if (adam || adamw) {
+    double lr, eps, wd;
+    std::tuple<double, double> betas;
+    bool amsgrad;
+    if (adam) {
+      auto& o = static_cast<torch::optim::AdamOptions&>(group.options());
+      lr = o.lr(), eps = o.eps(), wd = o.weight_decay(), betas = o.betas(), amsgrad = o.amsgrad();
+    } else {
+      auto& o = static_cast<torch::optim::AdamWOptions&>(group.options());
+      lr = o.lr(), eps = o.eps(), wd = o.weight_decay(), betas = o.betas(), amsgrad = o.amsgrad();
+    }
+    g.insert("lr", lr);
+    g.insert("betas", c10::ivalue::Tuple::create({std::get<0>(betas), std::get<1>(betas)}));
+    g.insert("eps", eps);
+    g.insert("weight_decay", wd);
+    g.insert("amsgrad", amsgrad);
+    g.insert("maximize", false);
+    g.insert("foreach", IValue());
+    g.insert("capturable", false);
+    g.insert("differentiable", false);
+    g.insert("fused", IValue());
+  } else {
+    g.insert("lr", group.options().get_lr());
+  }
+  return g;
+}
+
+/// PyTorch's per-parameter `state` entry of SGD, Adam or AdamW.
+c10::impl::GenericDict param_state_dict(torch::optim::OptimizerParamState& param_state, bool sgd, bool adam) {
+  auto s = str_dict();
+  auto adam_like = [&](auto& ps) {
+    s.insert("step", torch::tensor(static_cast<float>(ps.step())));
+    s.insert("exp_avg", tensor_or_none(ps.exp_avg()));
+    s.insert("exp_avg_sq", tensor_or_none(ps.exp_avg_sq()));
+    if (ps.max_exp_avg_sq().defined()) s.insert("max_exp_avg_sq", ps.max_exp_avg_sq().detach());
+  };
+  if (sgd) {
+    auto& ps = static_cast<torch::optim::SGDParamState&>(param_state);
+    s.insert("momentum_buffer", tensor_or_none(ps.momentum_buffer()));
+  } else if (adam) {
+    adam_like(static_cast<torch::optim::AdamParamState&>(param_state));
+  } else {
+    adam_like(static_cast<torch::optim::AdamWParamState&>(param_state));
+  }
+  return s;
+}
+
 /// PyTorch's `Optimizer.state_dict()` for LibTorch's optimizers: SGD, Adam and AdamW in PyTorch's own layout
 /// (so Python can resume from the file), others as a LibTorch archive under `lamin_archive`.
 IValue optimizer_state_dict(torch::optim::Optimizer& optimizer) {
@@ -46,81 +107,25 @@ IValue optimizer_state_dict(torch::optim::Optimizer& optimizer) {
   std::int64_t next = 0;
   c10::impl::GenericList groups(c10::AnyType::get());
   c10::impl::GenericDict state(c10::IntType::get(), c10::AnyType::get());
-
-  auto* sgd = dynamic_cast<torch::optim::SGD*>(&optimizer);
-  auto* adam = dynamic_cast<torch::optim::Adam*>(&optimizer);
-  auto* adamw = dynamic_cast<torch::optim::AdamW*>(&optimizer);
-
+  const bool sgd = dynamic_cast<torch::optim::SGD*>(&optimizer) != nullptr;
+  const bool adam = dynamic_cast<torch::optim::Adam*>(&optimizer) != nullptr;
+  const bool adamw = dynamic_cast<torch::optim::AdamW*>(&optimizer) != nullptr;
   for (auto& group : optimizer.param_groups()) {
-    auto g = str_dict();
+    auto g = param_group_dict(group, sgd, adam, adamw);
     // A generic list: a typed int list would be pickled through torch.jit's helpers, which weights_only refuses.
     c10::impl::GenericList ids(c10::AnyType::get());
     for (auto& p : group.params()) {
       index[param_key(p)] = next;
       ids.push_back(next++);
     }
-    if (sgd) {
-      auto& o = static_cast<torch::optim::SGDOptions&>(group.options());
-      g.insert("lr", o.lr());
-      g.insert("momentum", o.momentum());
-      g.insert("dampening", o.dampening());
-      g.insert("weight_decay", o.weight_decay());
-      g.insert("nesterov", o.nesterov());
-      g.insert("maximize", false);
-      g.insert("foreach", IValue());
-      g.insert("differentiable", false);
-      g.insert("fused", IValue());
-    } else if (adam || adamw) {
-      double lr, eps, wd;
-      std::tuple<double, double> betas;
-      bool amsgrad;
-      if (adam) {
-        auto& o = static_cast<torch::optim::AdamOptions&>(group.options());
-        lr = o.lr(), eps = o.eps(), wd = o.weight_decay(), betas = o.betas(), amsgrad = o.amsgrad();
-      } else {
-        auto& o = static_cast<torch::optim::AdamWOptions&>(group.options());
-        lr = o.lr(), eps = o.eps(), wd = o.weight_decay(), betas = o.betas(), amsgrad = o.amsgrad();
-      }
-      g.insert("lr", lr);
-      g.insert("betas", c10::ivalue::Tuple::create({std::get<0>(betas), std::get<1>(betas)}));
-      g.insert("eps", eps);
-      g.insert("weight_decay", wd);
-      g.insert("amsgrad", amsgrad);
-      g.insert("maximize", false);
-      g.insert("foreach", IValue());
-      g.insert("capturable", false);
-      g.insert("differentiable", false);
-      g.insert("fused", IValue());
-    } else {
-      g.insert("lr", group.options().get_lr());
-    }
     g.insert("params", ids);
     groups.push_back(g);
   }
-
   auto out = str_dict();
   if (sgd || adam || adamw) {
     for (auto& [key, param_state] : optimizer.state()) {
       auto it = index.find(key);
-      if (it == index.end()) continue;
-      auto s = str_dict();
-      if (sgd) {
-        auto& ps = static_cast<torch::optim::SGDParamState&>(*param_state);
-        s.insert("momentum_buffer", tensor_or_none(ps.momentum_buffer()));
-      } else if (adam) {
-        auto& ps = static_cast<torch::optim::AdamParamState&>(*param_state);
-        s.insert("step", torch::tensor(static_cast<float>(ps.step())));
-        s.insert("exp_avg", tensor_or_none(ps.exp_avg()));
-        s.insert("exp_avg_sq", tensor_or_none(ps.exp_avg_sq()));
-        if (ps.max_exp_avg_sq().defined()) s.insert("max_exp_avg_sq", ps.max_exp_avg_sq().detach());
-      } else {
-        auto& ps = static_cast<torch::optim::AdamWParamState&>(*param_state);
-        s.insert("step", torch::tensor(static_cast<float>(ps.step())));
-        s.insert("exp_avg", tensor_or_none(ps.exp_avg()));
-        s.insert("exp_avg_sq", tensor_or_none(ps.exp_avg_sq()));
-        if (ps.max_exp_avg_sq().defined()) s.insert("max_exp_avg_sq", ps.max_exp_avg_sq().detach());
-      }
-      state.insert(it->second, s);
+      if (it != index.end()) state.insert(it->second, param_state_dict(*param_state, sgd, adam));
     }
   } else {
     torch::serialize::OutputArchive archive;
@@ -206,32 +211,17 @@ void load_optimizer_state_dict(torch::optim::Optimizer& optimizer, const IValue&
   }
 }
 
-IValue loops_state(Trainer& trainer, const Progress& epoch_progress, const Progress& batch_progress) {
-  nlohmann::json batch = batch_progress.to_json();
-  batch["is_last_batch"] = trainer.is_last_batch();
-  nlohmann::json empty_progress = Progress{}.to_json();
-  nlohmann::json fit = {
-      {"state_dict", nlohmann::json::object()},
-      {"epoch_loop.state_dict", {{"_batches_that_stepped", trainer.batches_that_stepped()}}},
-      {"epoch_loop.batch_progress", batch},
-      {"epoch_progress", epoch_progress.to_json()},
-  };
-  nlohmann::json eval = {{"state_dict", nlohmann::json::object()}, {"batch_progress", empty_progress}};
-  nlohmann::json loops = {{"fit_loop", fit}, {"validate_loop", eval}, {"test_loop", eval}, {"predict_loop", eval}};
-  return json_to_ivalue(loops);
-}
-
 }  // namespace
 
-CheckpointDict TrainerCheckpointing::dump(Trainer& trainer, bool weights_only, const Progress& epoch_progress,
-                                          const Progress& batch_progress, const GradScaler* scaler) {
+CheckpointDict dump_checkpoint(Trainer& trainer, bool weights_only, const nlohmann::json& loops,
+                               const GradScaler* scaler) {
   LightningModule& module = *trainer.lightning_module();
   CheckpointDict ckpt = make_checkpoint_dict();
   ckpt.insert("epoch", trainer.current_epoch());
   ckpt.insert("global_step", trainer.global_step());
   ckpt.insert("pytorch-lightning_version", std::string(kLightningCheckpointVersion));
   ckpt.insert("state_dict", module_state_dict(module));
-  ckpt.insert("loops", loops_state(trainer, epoch_progress, batch_progress));
+  ckpt.insert("loops", json_to_ivalue(loops));
   if (!weights_only) {
     auto callbacks = str_dict();
     for (auto& cb : trainer.callbacks()) {
@@ -263,7 +253,7 @@ CheckpointDict TrainerCheckpointing::dump(Trainer& trainer, bool weights_only, c
   return ckpt;
 }
 
-std::string TrainerCheckpointing::resolve_ckpt_path(Trainer& trainer, const std::string& ckpt_path) {
+std::string resolve_ckpt_path(Trainer& trainer, const std::string& ckpt_path) {
   std::string path = ckpt_path;
   if (ckpt_path == "best") {
     ModelCheckpoint* mc = trainer.checkpoint_callback();
@@ -293,7 +283,7 @@ std::string TrainerCheckpointing::resolve_ckpt_path(Trainer& trainer, const std:
   return abs.lexically_normal().string();
 }
 
-void TrainerCheckpointing::restore_model_and_callbacks(Trainer& trainer, const CheckpointDict& checkpoint) {
+void restore_model_and_callbacks(Trainer& trainer, const CheckpointDict& checkpoint) {
   LightningModule& module = *trainer.lightning_module();
   module.on_load_checkpoint(checkpoint);
   load_module_state(module, checkpoint, trainer.ckpt_path().value_or("checkpoint"));
@@ -307,9 +297,8 @@ void TrainerCheckpointing::restore_model_and_callbacks(Trainer& trainer, const C
   }
 }
 
-void TrainerCheckpointing::restore_training_state(Trainer& trainer, const CheckpointDict& checkpoint,
-                                                  Progress& epoch_progress, Progress& batch_progress,
-                                                  std::int64_t& start_batch_idx, GradScaler* scaler) {
+void restore_training_state(Trainer& trainer, const CheckpointDict& checkpoint, FitLoop& fit_loop,
+                            GradScaler* scaler) {
   const std::string source = trainer.ckpt_path().value_or("checkpoint");
   if (scaler && checkpoint.contains("MixedPrecision")) scaler->load_state_dict(checkpoint.at("MixedPrecision"));
   if (!checkpoint.contains("optimizer_states")) {
@@ -317,59 +306,22 @@ void TrainerCheckpointing::restore_training_state(Trainer& trainer, const Checkp
                          "' contains only the model. This is probably due to `ModelCheckpoint.save_weights_only` "
                          "being set to `True`.");
   }
-  auto optimizers = checkpoint.at("optimizer_states").toList();
-  if (optimizers.size() != trainer.optimizers_.size()) {
-    throw IntegrityError("checkpoint '" + source + "' has " + std::to_string(optimizers.size()) +
-                         " optimizer states, the module configures " + std::to_string(trainer.optimizers_.size()));
+  const auto& optimizers = trainer.optimizers();
+  auto states = checkpoint.at("optimizer_states").toList();
+  if (states.size() != optimizers.size()) {
+    throw IntegrityError("checkpoint '" + source + "' has " + std::to_string(states.size()) +
+                         " optimizer states, the module configures " + std::to_string(optimizers.size()));
   }
-  for (std::size_t i = 0; i < optimizers.size(); ++i) load_optimizer_state_dict(*trainer.optimizers_[i], optimizers.get(i));
+  for (std::size_t i = 0; i < states.size(); ++i) load_optimizer_state_dict(*optimizers[i], states.get(i));
   if (checkpoint.contains("lr_schedulers")) {
     auto schedulers = checkpoint.at("lr_schedulers").toList();
-    for (std::size_t i = 0; i < schedulers.size() && i < trainer.schedulers_.size(); ++i) {
-      trainer.schedulers_[i].scheduler->load_state_dict(ivalue_to_json(schedulers.get(i)));
+    const auto& configs = trainer.lr_scheduler_configs();
+    for (std::size_t i = 0; i < schedulers.size() && i < configs.size(); ++i) {
+      configs[i].scheduler->load_state_dict(ivalue_to_json(schedulers.get(i)));
     }
   }
-  trainer.global_step_ = checkpoint.at("global_step").toInt();
   const nlohmann::json loops = checkpoint.contains("loops") ? ivalue_to_json(checkpoint.at("loops")) : nlohmann::json();
-  const nlohmann::json fit = loops.value("fit_loop", nlohmann::json::object());
-  epoch_progress.from_json(fit.value("epoch_progress", nlohmann::json::object()));
-  const nlohmann::json batch = fit.value("epoch_loop.batch_progress", nlohmann::json::object());
-  batch_progress.from_json(batch);
-  trainer.batches_that_stepped_ =
-      fit.value("epoch_loop.state_dict", nlohmann::json::object()).value("_batches_that_stepped", trainer.global_step_);
-  Tracker& ep = epoch_progress.current;
-  const bool inside_epoch = ep.started > ep.completed;
-  const bool batches_done = batch.value("is_last_batch", false) &&
-                            batch_progress.current.completed == batch_progress.current.ready;
-  start_batch_idx = 0;
-  if (inside_epoch && (ep.processed > ep.completed || batches_done)) {
-    // Saved at the end of an epoch (in on_train_epoch_end, or after its last batch): the next fit starts the next
-    // epoch.
-    ep.completed = ep.processed = ep.ready = ep.started;
-    epoch_progress.total.completed = epoch_progress.total.processed = epoch_progress.total.ready =
-        epoch_progress.total.started;
-  } else if (inside_epoch) {
-    // Saved inside a batch (on_train_batch_end): that batch counts as done, as in Lightning, and the epoch goes on
-    // with the next one.
-    Tracker& bp = batch_progress.current;
-    const std::int64_t interrupted = bp.ready - bp.completed;
-    if (interrupted > 0) {
-      trainer.batches_that_stepped_ += interrupted;
-      bp.completed = bp.processed = bp.started = bp.ready;
-      Tracker& bt = batch_progress.total;
-      bt.completed = bt.processed = bt.started = bt.ready;
-    }
-    start_batch_idx = bp.completed;
-    ep.ready = ep.started = ep.completed;
-    epoch_progress.total.ready = epoch_progress.total.started = epoch_progress.total.completed;
-    if (start_batch_idx > 0) {
-      lamin::log::warn("You're resuming from a checkpoint that ended before the epoch ended and your dataloader is "
-                       "not resumable. This can cause unreliable results if further training is done. Consider using "
-                       "an end-of-epoch checkpoint or make your dataloader resumable by implementing the "
-                       "`state_dict` / `load_state_dict` interface.");
-    }
-  }
-  trainer.current_epoch_ = epoch_progress.current.completed;
+  fit_loop.load_state_dict(loops, checkpoint.at("global_step").toInt());
 }
 
 }  // namespace lamin::pl::detail
