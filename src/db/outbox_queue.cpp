@@ -220,11 +220,12 @@ void OutboxRegistry::import_missing_features(const FeatureValues& values) {
 bool OutboxRegistry::supersede_upload(std::int64_t local_id) {
   auto& db = local_->database();
   auto find = db.prepare(
-      "SELECT seq FROM lamin_outbox_op WHERE state = 'pending' AND op = 'artifact' AND "
+      "SELECT seq, attempts FROM lamin_outbox_op WHERE state = 'pending' AND op = 'artifact' AND "
       "json_extract(payload, '$.local_id') = ? ORDER BY seq DESC LIMIT 1");
   find.bind(1, local_id);
   if (!find.step()) return false;
   const std::int64_t since = find.int64(0);  // local ids can be reused: only operations from this upload on
+  const bool sent = find.int64(1) > 0 || since == picked_seq_;
   db.prepare(
         "UPDATE lamin_outbox_op SET state = 'superseded' WHERE state = 'pending' AND seq >= ?1 AND ("
         "(op = 'artifact' AND json_extract(payload, '$.local_id') = ?2) OR "
@@ -234,6 +235,8 @@ bool OutboxRegistry::supersede_upload(std::int64_t local_id) {
       .bind(1, since)
       .bind(2, local_id)
       .run();
+  // An upload already sent may be on the server even without an answer (the server went down after storing it).
+  if (sent) retract_upload(since);
   // Batched value writes (ranks) name many artifacts: this one leaves them.
   std::vector<std::pair<std::int64_t, json>> batches;
   {
@@ -255,6 +258,14 @@ bool OutboxRegistry::supersede_upload(std::int64_t local_id) {
     u.run();
   }
   return true;
+}
+
+void OutboxRegistry::retract_upload(std::int64_t seq) {
+  local_->database()
+      .prepare("UPDATE lamin_outbox_op SET state = 'pending', payload = json_set(payload, '$.retract', json('true')) "
+               "WHERE seq = ?1 AND op = 'artifact'")
+      .bind(1, seq)
+      .run();
 }
 
 }  // namespace lamin::detail

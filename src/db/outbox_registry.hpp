@@ -8,7 +8,9 @@
 //   outbox_apply.cpp   sending one queued operation, with local ids translated to the server's
 //
 // Operation states: 'pending' until the server acknowledges it ('done') or rejects it ('failed'); 'superseded' when
-// the artifact it uploads or annotates was deleted locally before the upload was sent, so it never needs to.
+// the artifact it uploads or annotates was deleted locally before the upload was sent, so it never needs to. An
+// upload deleted locally after it was sent but before its answer came is retracted: it stays pending, is sent again
+// with its key, and the server's copy is deleted (the server may have stored it before the answer was lost).
 
 #include <chrono>
 #include <condition_variable>
@@ -110,8 +112,13 @@ class OutboxRegistry : public RegistryWrapper {
   /// Called (under the mutex, in the deleting transaction) when the artifact `local_id` is deleted locally. If its
   /// upload is still queued, nothing of the artifact needs to reach the server: the upload and every queued
   /// operation on the artifact become 'superseded' and true is returned. Otherwise the caller queues a delete. An
-  /// upload already under way finishes from its staged bytes and is then deleted on the server (see record()).
+  /// upload already sent (under way, or its answer lost) is retracted (retract_upload()); the operations on it are
+  /// superseded.
   bool supersede_upload(std::int64_t local_id);
+  /// Marks the artifact upload `seq`, deleted locally once it was sent and before its answer came, to be sent
+  /// again with its idempotency key: the server answers as the first time (or stores it now), and the copy it names
+  /// is then deleted there. Its staged bytes stay until then. REQUIRES: the mutex.
+  void retract_upload(std::int64_t seq);
   /// Records that `kind` `local_id` is `remote_id` (`remote_uid`) on the server. REQUIRES: the mutex.
   void map_id(const std::string& kind, std::int64_t local_id, std::int64_t remote_id, const std::string& remote_uid);
 
@@ -165,6 +172,7 @@ class OutboxRegistry : public RegistryWrapper {
   std::condition_variable idle_cv_;  // a caller's transaction ended
   bool stop_ = false, wake_ = false;
   std::string last_error_;
+  std::int64_t picked_seq_ = 0;  ///< the operation the uploader took last: sent, or about to be
   std::filesystem::path staging_dir_;
   std::thread uploader_;
 };

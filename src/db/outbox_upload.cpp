@@ -127,6 +127,7 @@ OutboxRegistry::Round OutboxRegistry::upload_some(Clock::time_point deadline) {
       op.op = s.text(1);
       op.payload = json::parse(s.text(2));
       op.key = s.text(3);
+      picked_seq_ = op.seq;
       if (op.op == "artifact") file = stage_upload(op);
     }
     std::string failure;
@@ -168,10 +169,21 @@ bool OutboxRegistry::record(const Op& op, const IdMaps& maps, const std::string&
     }
   } restore{db};
   Transaction tx(*local_);
-  auto st = db.prepare("SELECT state FROM lamin_outbox_op WHERE seq = ?");
+  auto st = db.prepare(
+      "SELECT state, coalesce(json_extract(payload, '$.retract'), 0) FROM lamin_outbox_op WHERE seq = ?");
   st.bind(1, op.seq);
-  const std::string state = st.step() ? st.text(0) : "";
-  if (state == "pending") {
+  const bool row = st.step();
+  const std::string state = row ? st.text(0) : "";
+  const bool retracted = row && st.int64(1) != 0;  // deleted locally; sent again only to learn what to delete
+  if (state == "pending" && retracted) {
+    auto u = db.prepare("UPDATE lamin_outbox_op SET state = ?, error = ?, attempts = attempts + 1 WHERE seq = ?");
+    u.bind(1, failure.empty() ? "superseded" : "failed");
+    if (failure.empty()) u.bind(2, nullptr);
+    else u.bind(2, failure);
+    u.bind(3, op.seq);
+    u.run();
+    if (failure.empty() && !maps.empty()) enqueue("delete_remote_artifact", {{"uid", std::get<3>(maps.front())}});
+  } else if (state == "pending") {
     for (const auto& [kind, local_id, remote_id, remote_uid] : maps) map_id(kind, local_id, remote_id, remote_uid);
     auto u = db.prepare("UPDATE lamin_outbox_op SET state = ?, error = ?, attempts = attempts + 1 WHERE seq = ?");
     u.bind(1, failure.empty() ? "done" : "failed");
@@ -179,9 +191,6 @@ bool OutboxRegistry::record(const Op& op, const IdMaps& maps, const std::string&
     else u.bind(2, failure);
     u.bind(3, op.seq);
     u.run();
-  } else if (state == "superseded" && failure.empty() && op.op == "artifact" && !maps.empty()) {
-    // Deleted locally while its upload was under way: the server's copy goes too.
-    enqueue("delete_remote_artifact", {{"uid", std::get<3>(maps.front())}});
   }
   tx.commit();
   unstage(op.seq);
@@ -199,7 +208,7 @@ OutboxRegistry::Round OutboxRegistry::transient(const Op& op, const std::string&
   auto u = local_->database().prepare("UPDATE lamin_outbox_op SET attempts = attempts + 1, error = ? WHERE seq = ?");
   u.bind(1, message).bind(2, op.seq);
   u.run();
-  unstage(op.seq);  // superseded while it was being sent
+  unstage(op.seq);
   return Round::transient;
 }
 

@@ -1,7 +1,9 @@
 #pragma once
-// In-process HTTP servers for the server tests (cpp-httplib): a server that answers with a handler, and a proxy to
-// lamin-serve that notes the credentials each request carried. No LibTorch.
+// In-process HTTP servers for the server tests (cpp-httplib): a server that answers with a handler, a proxy to
+// lamin-serve that notes the credentials each request carried, and a byte-level proxy that can lose the server's
+// answers. No LibTorch.
 
+#include <atomic>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -45,6 +47,35 @@ class CountingProxy {
   int exchanges_ = 0;
   std::vector<std::string> bearers_;
   LoopbackServer server_;  // last: stopped first, before the members its handler uses
+};
+
+/// Forwards TCP connections on 127.0.0.1 to `upstream_port` byte for byte. While answers are lost, a connection is
+/// closed as soon as the server starts answering: the server has done the work, the client never hears of it (as
+/// when a server dies between its commit and its reply).
+class TcpProxy {
+ public:
+  explicit TcpProxy(int upstream_port);
+  ~TcpProxy();
+  TcpProxy(const TcpProxy&) = delete;
+  TcpProxy& operator=(const TcpProxy&) = delete;
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  void lose_answers(bool on) { lose_ = on; }
+  /// Connections closed on an answer so far.
+  int lost() const { return lost_; }
+
+ private:
+  void accept_loop();
+  void pump(int client);
+
+  int upstream_port_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> lose_{false};
+  std::atomic<int> lost_{0};
+  std::mutex mutex_;
+  std::vector<std::thread> pumps_;
+  std::thread acceptor_;
 };
 
 }  // namespace lamin::test

@@ -1,6 +1,6 @@
 // lamin-serve and the REST client against each other on 127.0.0.1: the same state as the SQLite backend, auth,
 // bad requests, idempotent retries, a server killed and restarted, a client killed mid-upload, several clients at
-// once, and tiny misbehaving servers (500s, garbage, slowness).
+// once, answers lost after the server stored a write, and tiny misbehaving servers (500s, garbage, slowness).
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -424,6 +424,33 @@ TEST(Outbox, AnAnswerArrivingDuringTheCallersTransactionIsRecordedAfterItAndNotI
   EXPECT_EQ(st.done, 2) << to_string(st);  // the feature and the upload; the rolled-back values were never queued
   EXPECT_EQ(connect(tmp / "served")->artifacts().count(), 1);
   EXPECT_TRUE(fs::is_empty(staging, ec)) << "the staged upload was left behind";
+}
+
+TEST(Outbox, AnUploadWhoseAnswerWasLostAndThatIsThenDeletedLocallyIsDeletedOnTheServer) {
+  TempDir tmp;
+  ServeProcess server(tmp / "served", token_file(tmp));
+  server.start();
+  TcpProxy proxy(server.port());
+  auto inst = connect_buffered(proxy.url(), tmp / "outbox", fast_outbox());
+  auto served = connect(tmp / "served");
+  inst->create_feature(FeatureOptions("val_loss", "float"));
+  ASSERT_EQ(flush(inst, 30).done, 1);  // connected and signed in
+  proxy.lose_answers(true);  // the server stores the upload; its answer never arrives
+  const Artifact a = inst->create_artifact(write_file(tmp / "files" / "epoch=0.ckpt", "weights of epoch 0"),
+                                           ArtifactOptions("ckpt/model.ckpt").kind("model").no_run());
+  for (int i = 0; i < 1000 && (served->artifacts().count() == 0 || proxy.lost() < 2); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(served->artifacts().count(), 1) << "the upload never reached the server";
+  ASSERT_GE(proxy.lost(), 2) << "no answer was lost";
+  inst->delete_artifact(a);  // evicted locally while its upload waits for an answer
+  proxy.lose_answers(false);
+  const auto st = flush(inst, 30);
+  EXPECT_EQ(st.pending, 0) << to_string(st);
+  EXPECT_EQ(st.failed, 0) << to_string(st);
+  EXPECT_EQ(served->artifacts().count(), 0) << "the server kept a copy the outbox deleted";
+  EXPECT_EQ(inst->artifacts().count(), 0);
+  std::error_code ec;
+  EXPECT_TRUE(fs::is_empty(tmp / "outbox" / ".lamindb" / "outbox-uploads", ec)) << "the staged upload was left behind";
 }
 
 TEST(Outbox, AMisbehavingServerNeverBlocksTheCaller) {
