@@ -175,18 +175,14 @@ bool OutboxRegistry::record(const Op& op, const IdMaps& maps, const std::string&
   const bool row = st.step();
   const std::string state = row ? st.text(0) : "";
   const bool retracted = row && st.int64(1) != 0;  // deleted locally; sent again only to learn what to delete
-  if (state == "pending" && retracted) {
+  if (state == "pending") {
+    if (failure.empty() && retracted && !maps.empty()) {
+      enqueue("delete_remote_artifact", {{"uid", std::get<3>(maps.front())}});
+    } else if (failure.empty()) {
+      for (const auto& [kind, local_id, remote_id, remote_uid] : maps) map_id(kind, local_id, remote_id, remote_uid);
+    }
     auto u = db.prepare("UPDATE lamin_outbox_op SET state = ?, error = ?, attempts = attempts + 1 WHERE seq = ?");
-    u.bind(1, failure.empty() ? "superseded" : "failed");
-    if (failure.empty()) u.bind(2, nullptr);
-    else u.bind(2, failure);
-    u.bind(3, op.seq);
-    u.run();
-    if (failure.empty() && !maps.empty()) enqueue("delete_remote_artifact", {{"uid", std::get<3>(maps.front())}});
-  } else if (state == "pending") {
-    for (const auto& [kind, local_id, remote_id, remote_uid] : maps) map_id(kind, local_id, remote_id, remote_uid);
-    auto u = db.prepare("UPDATE lamin_outbox_op SET state = ?, error = ?, attempts = attempts + 1 WHERE seq = ?");
-    u.bind(1, failure.empty() ? "done" : "failed");
+    u.bind(1, !failure.empty() ? "failed" : retracted ? "superseded" : "done");
     if (failure.empty()) u.bind(2, nullptr);
     else u.bind(2, failure);
     u.bind(3, op.seq);

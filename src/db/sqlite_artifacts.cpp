@@ -312,9 +312,7 @@ std::vector<Run> SqliteRegistry::input_of_runs(const Artifact& artifact) {
                         " FROM lamindb_run r JOIN lamindb_artifact_input_of_runs i ON i.run_id = r.id "
                         "WHERE i.artifact_id = ? ORDER BY r.id");
   s.bind(1, artifact.id);
-  std::vector<Run> out;
-  while (s.step()) out.push_back(read_run(s));
-  return out;
+  return read_all(s, read_run);
 }
 
 std::vector<Artifact> SqliteRegistry::run_inputs(const Run& run) {
@@ -322,9 +320,7 @@ std::vector<Artifact> SqliteRegistry::run_inputs(const Run& run) {
                         " FROM lamindb_artifact a JOIN lamindb_artifact_input_of_runs i ON i.artifact_id = a.id "
                         "WHERE i.run_id = ? ORDER BY a.id");
   s.bind(1, run.id);
-  std::vector<Artifact> out;
-  while (s.step()) out.push_back(read_artifact(s));
-  return out;
+  return read_all(s, read_artifact);
 }
 
 std::int64_t SqliteRegistry::recover(double min_age_seconds) {

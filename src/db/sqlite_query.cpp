@@ -230,16 +230,12 @@ sqlite::Statement SqliteRegistry::query_statement(HostKind kind, const QuerySpec
 
 std::vector<Artifact> SqliteRegistry::select_artifacts(const QuerySpec& spec) {
   auto s = query_statement(HostKind::artifact, spec, false);
-  std::vector<Artifact> out;
-  while (s.step()) out.push_back(read_artifact(s));
-  return out;
+  return read_all(s, read_artifact);
 }
 
 std::vector<Run> SqliteRegistry::select_runs(const QuerySpec& spec) {
   auto s = query_statement(HostKind::run, spec, false);
-  std::vector<Run> out;
-  while (s.step()) out.push_back(read_run(s));
-  return out;
+  return read_all(s, read_run);
 }
 
 std::int64_t SqliteRegistry::count_artifacts(const QuerySpec& spec) {

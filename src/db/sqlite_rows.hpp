@@ -32,6 +32,14 @@ Run read_run(const sqlite::Statement& s);
 Feature read_feature(const sqlite::Statement& s);
 Transform read_transform(const sqlite::Statement& s);
 
+/// Every row `s` gives, read with `read`.
+template <typename Record>
+std::vector<Record> read_all(sqlite::Statement& s, Record (*read)(const sqlite::Statement&)) {
+  std::vector<Record> out;
+  while (s.step()) out.push_back(read(s));
+  return out;
+}
+
 /// The record with this id: `SELECT <from> WHERE <alias>.id = ?`, `from` being "<columns> FROM <table> <alias>".
 /// Throws NotFoundError as LaminDB words it ("Run matching query does not exist (id=3).").
 template <typename Record>

@@ -32,9 +32,7 @@ std::vector<Feature> SqliteRegistry::features_named(const std::string& name) {
   auto s = db_->prepare(std::string("SELECT ") + kFeatureColumns +
                         " FROM lamindb_feature f WHERE f.name = ? AND f.branch_id != ? ORDER BY f.id");
   s.bind(1, name).bind(2, kTrashBranch);
-  std::vector<Feature> out;
-  while (s.step()) out.push_back(read_feature(s));
-  return out;
+  return read_all(s, read_feature);
 }
 
 Feature SqliteRegistry::create_feature(const FeatureOptions& o) {
@@ -88,9 +86,7 @@ Feature SqliteRegistry::create_feature(const FeatureOptions& o) {
 std::vector<Feature> SqliteRegistry::features() {
   auto s = db_->prepare(std::string("SELECT ") + kFeatureColumns +
                         " FROM lamindb_feature f WHERE f.branch_id = 1 ORDER BY f.name, f.id");
-  std::vector<Feature> out;
-  while (s.step()) out.push_back(read_feature(s));
-  return out;
+  return read_all(s, read_feature);
 }
 
 std::optional<Feature> SqliteRegistry::find_feature(const std::string& name, const Feature& type) {

@@ -17,6 +17,8 @@
 using namespace lamin::pl;
 using namespace lamin::test;
 
+using TracedTestLoop = TracedLoopTest;
+
 namespace {
 
 // The mean squared error over all rows: the batch-size-weighted mean of the per-batch losses Lightning reports.
@@ -27,14 +29,8 @@ double full_mse(LinearModule& m, const at::Tensor& x, const at::Tensor& y) {
 
 }  // namespace
 
-TEST(TestLoop, ReturnsTheEpochMetricInLightningsHookOrderAndRestoresTrainMode) {
-  TempDir dir;
+TEST_F(TracedTestLoop, ReturnsTheEpochMetricInLightningsHookOrderAndRestoresTrainMode) {
   auto [x, y] = regression_data(10);
-  std::vector<std::string> trace;
-  auto recorder = std::make_shared<TracingCallback>(&trace);
-  Trainer trainer(quiet_options(dir.str()).callbacks({recorder}));
-  TracingModule m;
-  m.trace = &trace;
   m.train();
   const MetricMap metrics = trainer.test(m, DataLoader::from_tensors(x, y, 4));  // batches of 4, 4, 2
   ASSERT_TRUE(metrics.contains("test_loss"));
@@ -84,14 +80,8 @@ TEST(TestLoop, LimitTestBatches) {
             2);
 }
 
-TEST(TestLoop, AFailingStepReachesOnExceptionAndTheCaller) {
-  TempDir dir;
+TEST_F(TracedTestLoop, AFailingStepReachesOnExceptionAndTheCaller) {
   auto [x, y] = regression_data(6);
-  std::vector<std::string> trace;
-  auto recorder = std::make_shared<TracingCallback>(&trace);
-  Trainer trainer(quiet_options(dir.str()).callbacks({recorder}));
-  TracingModule m;
-  m.trace = &trace;
   m.fail_at = 1;
   EXPECT_THROW(trainer.test(m, DataLoader::from_tensors(x, y, 2)), std::runtime_error);
   ASSERT_EQ(recorder->exceptions.size(), 1u);

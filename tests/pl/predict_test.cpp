@@ -14,14 +14,10 @@
 using namespace lamin::pl;
 using namespace lamin::test;
 
-TEST(Predict, ReturnsEachBatchOutputInOrderInEvalModeWithoutGradients) {
-  TempDir dir;
+using TracedPredict = TracedLoopTest;
+
+TEST_F(TracedPredict, ReturnsEachBatchOutputInOrderInEvalModeWithoutGradients) {
   auto [x, y] = regression_data(10);
-  std::vector<std::string> trace;
-  auto recorder = std::make_shared<TracingCallback>(&trace);
-  Trainer trainer(quiet_options(dir.str()).callbacks({recorder}));
-  TracingModule m;
-  m.trace = &trace;
   m.train();
   const auto predictions = trainer.predict(m, DataLoader::from_tensors(x, y, 4));  // batches of 4, 4, 2
   ASSERT_EQ(predictions.size(), 3u);
@@ -53,14 +49,8 @@ TEST(Predict, ReturnsEachBatchOutputInOrderInEvalModeWithoutGradients) {
   EXPECT_EQ(trace, expected);
 }
 
-TEST(Predict, WithoutReturnPredictionsOnlyTheHooksSeeTheOutputs) {
-  TempDir dir;
+TEST_F(TracedPredict, WithoutReturnPredictionsOnlyTheHooksSeeTheOutputs) {
   auto [x, y] = regression_data(10);
-  std::vector<std::string> trace;
-  auto recorder = std::make_shared<TracingCallback>(&trace);
-  Trainer trainer(quiet_options(dir.str()).callbacks({recorder}));
-  TracingModule m;
-  m.trace = &trace;
   EXPECT_TRUE(trainer.predict(m, DataLoader::from_tensors(x, y, 4), /*return_predictions=*/false).empty());
   ASSERT_EQ(recorder->outputs.size(), 3u);  // a prediction writer still gets every batch
   torch::NoGradGuard no_grad;

@@ -13,6 +13,7 @@
 #include <string>
 #include <type_traits>
 
+#include "lamin/arg.hpp"
 #include "lamin/db/registry.hpp"
 
 namespace lamin {
@@ -35,14 +36,10 @@ class Instance {
 
 /// Options for lamin::init.
 struct InitOptions {
-  /// Storage uid (12 characters) and instance uid; random by default.
-  InitOptions& storage_uid(std::string v) { storage_uid_ = std::move(v); return *this; }
-  InitOptions& instance_uid(std::string v) { instance_uid_ = std::move(v); return *this; }
-  const std::string& storage_uid() const { return storage_uid_; }
-  const std::string& instance_uid() const { return instance_uid_; }
-
- private:
-  std::string storage_uid_, instance_uid_;
+  /// Storage uid (12 characters); random when empty.
+  LAMIN_ARG(std::string, storage_uid);
+  /// Instance uid; random when empty.
+  LAMIN_ARG(std::string, instance_uid);
 };
 
 /// Opens the instance at `dir` (`<dir>/.lamindb/lamin.db`). Throws lamin::NotFoundError for a folder that is not an

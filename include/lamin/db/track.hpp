@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lamin/arg.hpp"
 #include "lamin/db/instance.hpp"
 #include "lamin/db/run.hpp"
 #include "lamin/db/transform.hpp"
@@ -19,30 +20,17 @@ namespace lamin {
 
 struct TrackOptions {
   /// Transform key; default: the program's file name (from /proc/self/exe).
-  TrackOptions& transform_key(std::string v) { transform_key_ = std::move(v); return *this; }
+  LAMIN_ARG(std::optional<std::string>, transform_key) = std::nullopt;
   /// "script" (default), "pipeline", "notebook" or "function".
-  TrackOptions& transform_kind(std::string v) { transform_kind_ = std::move(v); return *this; }
+  LAMIN_ARG(std::string, transform_kind) = "script";
   /// A source file whose text is stored and hashed; default: the program binary is hashed (bounded, as a file).
-  TrackOptions& source_path(std::string v) { source_path_ = std::move(v); return *this; }
-  TrackOptions& run_name(std::string v) { run_name_ = std::move(v); return *this; }
-  TrackOptions& description(std::string v) { description_ = std::move(v); return *this; }
+  LAMIN_ARG(std::optional<std::string>, source_path) = std::nullopt;
+  LAMIN_ARG(std::optional<std::string>, run_name) = std::nullopt;
+  LAMIN_ARG(std::optional<std::string>, description) = std::nullopt;
   /// Feature values added to the run (LaminDB's `ln.track(features=...)`).
-  TrackOptions& features(FeatureValues v) { features_ = std::move(v); return *this; }
+  LAMIN_ARG(FeatureValues, features);
   /// The command line stored in `cli_args`; default: this process's arguments.
-  TrackOptions& cli_args(std::string v) { cli_args_ = std::move(v); return *this; }
-
-  const std::optional<std::string>& transform_key() const { return transform_key_; }
-  const std::string& transform_kind() const { return transform_kind_; }
-  const std::optional<std::string>& source_path() const { return source_path_; }
-  const std::optional<std::string>& run_name() const { return run_name_; }
-  const std::optional<std::string>& description() const { return description_; }
-  const FeatureValues& features() const { return features_; }
-  const std::optional<std::string>& cli_args() const { return cli_args_; }
-
- private:
-  std::optional<std::string> transform_key_, source_path_, run_name_, description_, cli_args_;
-  std::string transform_kind_ = "script";
-  FeatureValues features_;
+  LAMIN_ARG(std::optional<std::string>, cli_args) = std::nullopt;
 };
 
 /// The process-wide tracking context (LaminDB's `ln.context`). Thread-safe.

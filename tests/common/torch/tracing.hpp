@@ -7,12 +7,14 @@
 
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "common/files.hpp"
 #include "common/torch/training.hpp"
 #include "lamin/pl/callback.hpp"
 #include "lamin/pl/trainer.hpp"
@@ -136,6 +138,19 @@ struct TracingCallback : lamin::pl::Callback {
   }
   void on_predict_epoch_end(Trainer&, Module&) override { note("on_predict_epoch_end"); }
   void on_predict_end(Trainer&, Module&) override { note("on_predict_end"); }
+};
+
+/// A fresh folder, a quiet Trainer whose callback is a TracingCallback (`recorder`), and a TracingModule (`m`),
+/// both writing into `trace`.
+class TracedLoopTest : public ::testing::Test {
+ protected:
+  TracedLoopTest() { m.trace = &trace; }
+
+  TempDir dir;
+  std::vector<std::string> trace;
+  std::shared_ptr<TracingCallback> recorder = std::make_shared<TracingCallback>(&trace);
+  lamin::pl::Trainer trainer{quiet_options(dir.str()).callbacks({recorder})};
+  TracingModule m;
 };
 
 }  // namespace lamin::test
