@@ -142,6 +142,45 @@ IValue optimizer_state_dict(torch::optim::Optimizer& optimizer) {
   return out;
 }
 
+/// A number as Python wrote it: an int, a float, a bool or a 0-dim tensor (torch >= 1.12 keeps Adam's step so).
+double number(const IValue& v, const std::string& what) {
+  if (v.isDouble()) return v.toDouble();
+  if (v.isInt()) return static_cast<double>(v.toInt());
+  if (v.isBool()) return v.toBool() ? 1.0 : 0.0;
+  if (v.isTensor() && v.toTensor().numel() == 1) return v.toTensor().item<double>();
+  throw IntegrityError("optimizer state: `" + what + "` is not a number");
+}
+
+/// (beta1, beta2) from a tuple or a list.
+std::tuple<double, double> betas_of(const IValue& v) {
+  std::vector<IValue> items;
+  if (v.isTuple()) items = v.toTupleRef().elements().vec();
+  else if (v.isList()) items = v.toList().vec();
+  if (items.size() != 2) throw IntegrityError("optimizer state: `betas` is not a pair");
+  return {number(items[0], "betas"), number(items[1], "betas")};
+}
+
+/// The hyperparameters of a saved group replace the optimizer's own, as torch.optim's load_state_dict does; keys
+/// a group lacks keep the optimizer's value.
+void restore_group_options(torch::optim::OptimizerParamGroup& group, const c10::impl::GenericDict& g, bool sgd,
+                           bool adam) {
+  auto num = [&](const char* k, double fallback) { return g.contains(k) ? number(g.at(k), k) : fallback; };
+  auto flag = [&](const char* k, bool fallback) { return g.contains(k) ? number(g.at(k), k) != 0.0 : fallback; };
+  if (sgd) {
+    auto& o = static_cast<torch::optim::SGDOptions&>(group.options());
+    o.lr(num("lr", o.lr())).momentum(num("momentum", o.momentum())).dampening(num("dampening", o.dampening()));
+    o.weight_decay(num("weight_decay", o.weight_decay())).nesterov(flag("nesterov", o.nesterov()));
+    return;
+  }
+  auto apply = [&](auto& o) {
+    o.lr(num("lr", o.lr())).eps(num("eps", o.eps())).weight_decay(num("weight_decay", o.weight_decay()));
+    o.amsgrad(flag("amsgrad", o.amsgrad()));
+    if (g.contains("betas")) o.betas(betas_of(g.at("betas")));
+  };
+  if (adam) apply(static_cast<torch::optim::AdamOptions&>(group.options()));
+  else apply(static_cast<torch::optim::AdamWOptions&>(group.options()));
+}
+
 void load_optimizer_state_dict(torch::optim::Optimizer& optimizer, const IValue& value) {
   if (!value.isGenericDict()) throw IntegrityError("optimizer state in checkpoint is not a dict");
   auto d = value.toGenericDict();
@@ -168,7 +207,7 @@ void load_optimizer_state_dict(torch::optim::Optimizer& optimizer, const IValue&
   }
   for (std::size_t i = 0; i < my_groups.size(); ++i) {
     auto g = groups.get(i).toGenericDict();
-    my_groups[i].options().set_lr(g.at("lr").toDouble());
+    restore_group_options(my_groups[i], g, sgd != nullptr, adam != nullptr);
     for (auto& p : my_groups[i].params()) params.push_back(p);
   }
   auto state = d.at("state").toGenericDict();
@@ -190,8 +229,7 @@ void load_optimizer_state_dict(torch::optim::Optimizer& optimizer, const IValue&
       ps->momentum_buffer(tensor("momentum_buffer"));
       optimizer.state()[key] = std::move(ps);
     } else {
-      const auto step = static_cast<std::int64_t>(s.at("step").isTensor() ? s.at("step").toTensor().item<double>()
-                                                                          : s.at("step").toDouble());
+      const auto step = static_cast<std::int64_t>(number(s.at("step"), "step"));
       if (adam) {
         auto ps = std::make_unique<torch::optim::AdamParamState>();
         ps->step(step);

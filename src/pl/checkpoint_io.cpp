@@ -1,7 +1,6 @@
 #include "lamin/pl/checkpoint_io.hpp"
 
 #include <caffe2/serialize/inline_container.h>
-#include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/torch.h>
 
@@ -9,7 +8,9 @@
 #include <unordered_map>
 
 #include "core/file_io.hpp"
+#include "core/torch_file.hpp"
 #include "lamin/error.hpp"
+#include "python_checkpoint.hpp"
 
 namespace fs = std::filesystem;
 
@@ -70,7 +71,7 @@ void save_checkpoint_file(const CheckpointDict& checkpoint, const std::string& p
   pickler.pushIValue(root);
   pickler.stop();
 
-  detail::atomic_write(fs::path(path), [&](detail::FileWriter& out) {
+  lamin::detail::atomic_write(fs::path(path), [&](lamin::detail::FileWriter& out) {
     caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) -> size_t {
       out.write(data, size);
       return size;
@@ -85,21 +86,11 @@ void save_checkpoint_file(const CheckpointDict& checkpoint, const std::string& p
   });
 }
 
-CheckpointDict load_checkpoint_file(const std::string& path) {
+CheckpointDict load_checkpoint_file(const std::string& path, const std::optional<c10::Device>& map_location) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw NotFoundError("checkpoint not found: '" + path + "'");
   if (fs::is_directory(path, ec)) throw IntegrityError("not a checkpoint file (a folder): '" + path + "'");
-  c10::IValue value;
-  try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
-    value = torch::jit::readArchiveAndTensors("data", "", "data/", {}, {}, at::Device(at::kCPU), reader);
-  } catch (const std::exception& e) {
-    std::string what = e.what();
-    const auto nl = what.find('\n');
-    if (nl != std::string::npos) what = what.substr(0, nl);
-    throw IntegrityError("cannot read checkpoint '" + path + "': it is truncated, corrupt or not a checkpoint (" +
-                         what + ")");
-  }
+  const c10::IValue value = detail::ivalue_from_torch_file(lamin::detail::TorchFile::open(path), map_location);
   if (!value.isGenericDict()) throw IntegrityError("checkpoint '" + path + "' does not hold a dict");
   CheckpointDict out = make_checkpoint_dict();
   for (const auto& entry : value.toGenericDict()) {
