@@ -105,6 +105,23 @@ const TorchStorage* TorchFile::storage_of(const PickleValue& value) const {
   return it == index_.end() ? nullptr : &storages_[it->second];
 }
 
+void TorchFile::read_storage_into(const TorchStorage& storage, void* out) const {
+  // In slices small enough to stay in cache between the read and the checksum.
+  constexpr std::size_t kSlice = std::size_t{1} << 20;
+  char* dst = static_cast<char*>(out);
+  const auto n = static_cast<std::size_t>(storage.nbytes);
+  std::uint32_t crc = 0;
+  for (std::size_t done = 0; done < n;) {
+    const std::size_t len = std::min(kSlice, n - done);
+    source_->read_into(storage.offset + done, len, dst + done);
+    if (storage.crc32) crc = crc32(std::string_view(dst + done, len), crc);
+    done += len;
+  }
+  if (storage.crc32 && crc != *storage.crc32) {
+    fail("CRC-32 mismatch in the data of storage '" + storage.key + "': the file is corrupt");
+  }
+}
+
 std::string TorchFile::read_storage(const TorchStorage& storage) const {
   std::string bytes = source_->read(storage.offset, static_cast<std::size_t>(storage.nbytes));
   if (storage.crc32 && crc32(bytes) != *storage.crc32) {

@@ -69,6 +69,8 @@ class TorchFile {
   const TorchStorage* storage_of(const PickleValue& value) const;
   /// The storage's raw bytes (little-endian elements). Zip files: checked against the entry's CRC-32.
   std::string read_storage(const TorchStorage& storage) const;
+  /// read_storage() into `storage.nbytes` bytes at `out`.
+  void read_storage_into(const TorchStorage& storage, void* out) const;
 
  private:
   explicit TorchFile(std::shared_ptr<const ByteSource> source) : source_(std::move(source)) {}

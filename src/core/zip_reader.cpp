@@ -22,6 +22,11 @@ void ByteSource::check_range(std::uint64_t offset, std::uint64_t n) const {
   }
 }
 
+void ByteSource::read_into(std::uint64_t offset, std::size_t n, void* out) const {
+  const std::string bytes = read(offset, n);
+  if (n > 0) std::memcpy(out, bytes.data(), n);
+}
+
 namespace {
 
 class FileSource : public ByteSource {
@@ -30,17 +35,21 @@ class FileSource : public ByteSource {
   ~FileSource() override { ::close(fd_); }
   std::uint64_t size() const override { return size_; }
   std::string read(std::uint64_t offset, std::size_t n) const override {
-    check_range(offset, n);
     std::string out(n, '\0');
+    read_into(offset, n, out.data());
+    return out;
+  }
+  void read_into(std::uint64_t offset, std::size_t n, void* out) const override {
+    check_range(offset, n);
+    char* dst = static_cast<char*>(out);
     std::size_t done = 0;
     while (done < n) {
-      const ssize_t got = ::pread(fd_, &out[done], n - done, static_cast<off_t>(offset + done));
+      const ssize_t got = ::pread(fd_, dst + done, n - done, static_cast<off_t>(offset + done));
       if (got < 0 && errno == EINTR) continue;
       if (got < 0) throw lamin::StorageError(name() + ": read failed: " + std::strerror(errno));
       if (got == 0) throw lamin::IntegrityError(name() + ": the file is truncated (it shrank while being read)");
       done += static_cast<std::size_t>(got);
     }
-    return out;
   }
 
  private:
@@ -84,18 +93,31 @@ std::shared_ptr<const ByteSource> ByteSource::from_bytes(std::string bytes, std:
 
 // ---- CRC-32 -------------------------------------------------------------------------------------------------------
 
+// Slicing-by-8: eight bytes per step through eight tables (several times the speed of one table a byte, which
+// matters for gigabyte checkpoints).
 std::uint32_t crc32(std::string_view data, std::uint32_t crc) {
-  static const std::array<std::uint32_t, 256> table = [] {
-    std::array<std::uint32_t, 256> t{};
+  static const auto tables = [] {
+    std::array<std::array<std::uint32_t, 256>, 8> t{};
     for (std::uint32_t i = 0; i < 256; ++i) {
       std::uint32_t c = i;
       for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
+      t[0][i] = c;
+    }
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      for (std::size_t k = 1; k < 8; ++k) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xff];
     }
     return t;
   }();
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  std::size_t n = data.size();
   crc = ~crc;
-  for (const char ch : data) crc = table[(crc ^ static_cast<unsigned char>(ch)) & 0xff] ^ (crc >> 8);
+  for (; n >= 8; p += 8, n -= 8) {
+    const std::uint32_t lo = crc ^ (std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 |
+                                    std::uint32_t{p[3]} << 24);
+    crc = tables[7][lo & 0xff] ^ tables[6][(lo >> 8) & 0xff] ^ tables[5][(lo >> 16) & 0xff] ^ tables[4][lo >> 24] ^
+          tables[3][p[4]] ^ tables[2][p[5]] ^ tables[1][p[6]] ^ tables[0][p[7]];
+  }
+  for (; n > 0; ++p, --n) crc = tables[0][(crc ^ *p) & 0xff] ^ (crc >> 8);
   return ~crc;
 }
 

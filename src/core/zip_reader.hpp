@@ -24,6 +24,8 @@ class ByteSource {
   /// `n` bytes at `offset`. Throws lamin::IntegrityError naming the source if they run past the end
   /// ("truncated"), lamin::StorageError on a read failure.
   virtual std::string read(std::uint64_t offset, std::size_t n) const = 0;
+  /// read(), into `n` bytes at `out` (a tensor's memory, without an intermediate copy).
+  virtual void read_into(std::uint64_t offset, std::size_t n, void* out) const;
   /// The path or name given at creation, for messages.
   const std::string& name() const { return name_; }
 

@@ -158,14 +158,15 @@ class Converter {
     if (it != storages_.end()) return it->second;
     const auto type = scalar_type(storage.dtype);
     if (!type) fail(where, "a tensor of dtype " + storage.dtype);
-    const std::string bytes = file_.read_storage(storage);
-    at::Tensor cpu = at::empty({static_cast<std::int64_t>(storage.numel)}, at::TensorOptions().dtype(*type));
-    if (bytes.size() != static_cast<std::size_t>(cpu.nbytes())) {
+    const auto element = static_cast<std::uint64_t>(c10::elementSize(*type));
+    if (storage.nbytes != storage.numel * element) {
       throw IntegrityError("cannot load checkpoint '" + file_.name() + "': storage " + storage.key + " holds " +
-                           std::to_string(bytes.size()) + " bytes, not the " + std::to_string(cpu.nbytes()) +
+                           std::to_string(storage.nbytes) + " bytes, not the " + std::to_string(storage.numel * element) +
                            " its " + std::to_string(storage.numel) + " elements need");
     }
-    if (!bytes.empty()) std::memcpy(cpu.data_ptr(), bytes.data(), bytes.size());
+    // TorchFile located the bytes, so the file holds them: the allocation below is never larger than the file.
+    at::Tensor cpu = at::empty({static_cast<std::int64_t>(storage.numel)}, at::TensorOptions().dtype(*type));
+    if (storage.nbytes > 0) file_.read_storage_into(storage, cpu.data_ptr());
     at::Tensor placed = device_.is_cpu() ? cpu : cpu.to(device_);
     storages_.emplace(&storage, placed);
     return placed;
