@@ -39,6 +39,14 @@ std::shared_ptr<Regressor> train(const std::string& root, pl::DataLoader train_d
 }
 // [/readme]
 
+// [readme]
+std::shared_ptr<Regressor> from_python(const std::string& lightning_ckpt, torch::Device device) {
+  // Lightning's strict=False: entries the checkpoint has and Regressor lacks are skipped, with a warning.
+  return pl::LightningModule::load_from_checkpoint<Regressor>(
+      lightning_ckpt, pl::LoadOptions().map_location(device).strict(false));
+}
+// [/readme]
+
 #include <cstdio>
 
 int main(int argc, char** argv) {

@@ -3,9 +3,12 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <set>
 #include <sstream>
 
+#include "core/python.hpp"
 #include "lamin/error.hpp"
+#include "lamin/log.hpp"
 #include "lamin/pl/checkpoint_io.hpp"
 #include "lamin/pl/model_checkpoint.hpp"
 #include "lamin/pl/trainer.hpp"
@@ -252,7 +255,7 @@ void load_optimizer_state_dict(torch::optim::Optimizer& optimizer, const IValue&
 }  // namespace
 
 CheckpointDict dump_checkpoint(Trainer& trainer, bool weights_only, const nlohmann::json& loops,
-                               const GradScaler* scaler) {
+                               const GradScaler* scaler, const c10::impl::GenericDict* kept) {
   LightningModule& module = *trainer.lightning_module();
   CheckpointDict ckpt = make_checkpoint_dict();
   ckpt.insert("epoch", trainer.current_epoch());
@@ -266,6 +269,10 @@ CheckpointDict dump_checkpoint(Trainer& trainer, bool weights_only, const nlohma
       nlohmann::json state = cb->state_dict();
       if (state.is_null() || (state.is_object() && state.empty())) continue;
       callbacks.insert(cb->state_key(), json_to_ivalue(state));
+    }
+    if (kept) {
+      for (const auto& e : *kept)
+        if (!callbacks.contains(e.key())) callbacks.insert(e.key(), e.value());
     }
     ckpt.insert("callbacks", callbacks);
     c10::impl::GenericList optimizers(c10::AnyType::get());
@@ -321,10 +328,26 @@ std::string resolve_ckpt_path(Trainer& trainer, const std::string& ckpt_path) {
   return abs.lexically_normal().string();
 }
 
-void restore_model_and_callbacks(Trainer& trainer, const CheckpointDict& checkpoint) {
+c10::impl::GenericDict restore_model_and_callbacks(Trainer& trainer, const CheckpointDict& checkpoint) {
   LightningModule& module = *trainer.lightning_module();
   module.on_load_checkpoint(checkpoint);
   load_module_state(module, checkpoint, trainer.ckpt_path().value_or("checkpoint"));
+  c10::impl::GenericDict unclaimed(c10::StringType::get(), c10::AnyType::get());
+  if (checkpoint.contains("callbacks") && checkpoint.at("callbacks").isGenericDict()) {
+    std::set<std::string> keys;
+    for (auto& cb : trainer.callbacks()) keys.insert(cb->state_key());
+    std::vector<std::string> missing;
+    for (const auto& e : checkpoint.at("callbacks").toGenericDict()) {
+      if (!e.key().isString() || keys.count(e.key().toStringRef())) continue;
+      missing.push_back(e.key().toStringRef());
+      unclaimed.insert(e.key(), e.value());
+    }
+    if (!missing.empty()) {
+      lamin::log::warn("Be aware that when using `ckpt_path`, callbacks used to create the checkpoint need to be "
+                       "provided during `Trainer` instantiation. Please add the following callbacks: " +
+                       lamin::detail::python_list_repr(missing) + ".");
+    }
+  }
   for (auto& cb : trainer.callbacks()) cb->on_load_checkpoint(trainer, module, checkpoint);
   if (checkpoint.contains("callbacks") && checkpoint.at("callbacks").isGenericDict()) {
     auto states = checkpoint.at("callbacks").toGenericDict();
@@ -333,6 +356,7 @@ void restore_model_and_callbacks(Trainer& trainer, const CheckpointDict& checkpo
       if (it != states.end()) cb->load_state_dict(ivalue_to_json(it->value()));
     }
   }
+  return unclaimed;
 }
 
 void restore_training_state(Trainer& trainer, const CheckpointDict& checkpoint, FitLoop& fit_loop,

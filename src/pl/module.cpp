@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/python.hpp"
 #include "lamin/error.hpp"
 #include "lamin/log.hpp"
 #include "lamin/pl/checkpoint_io.hpp"
@@ -69,10 +70,10 @@ nlohmann::json LightningModule::read_checkpoint_hparams(const std::string& path)
   return ivalue_to_json(ckpt.at("hyper_parameters"));
 }
 
-void LightningModule::load_weights_from_checkpoint(const std::string& path, torch::Device device) {
+void LightningModule::load_weights_from_checkpoint(const std::string& path, const LoadOptions& options) {
   const CheckpointDict ckpt = load_checkpoint_file(path);
-  detail::load_module_state(*this, ckpt, path);
-  to(device);
+  detail::load_module_state(*this, ckpt, path, options.strict());
+  to(options.map_location());
   if (ckpt.contains("hyper_parameters")) hparams_ = ivalue_to_json(ckpt.at("hyper_parameters"));
   on_load_checkpoint(ckpt);
 }
@@ -92,29 +93,43 @@ c10::impl::GenericDict module_state_dict(LightningModule& module) {
   return out;
 }
 
-void load_module_state(LightningModule& module, const CheckpointDict& ckpt, const std::string& source) {
-  if (!ckpt.contains("state_dict") || !ckpt.at("state_dict").isGenericDict()) {
-    throw IntegrityError("checkpoint '" + source + "' has no `state_dict`");
+namespace {
+
+std::string shape_text(at::IntArrayRef sizes) {
+  std::ostringstream s;
+  s << "[";
+  for (std::size_t i = 0; i < sizes.size(); ++i) s << (i ? ", " : "") << sizes[i];
+  s << "]";
+  return s.str();
+}
+
+/// The state dict a checkpoint holds: its `state_dict`, or the checkpoint itself when it is a bare one.
+c10::impl::GenericDict state_dict_of(const CheckpointDict& ckpt, const std::string& source) {
+  if (ckpt.contains("state_dict") && ckpt.at("state_dict").isGenericDict()) {
+    return ckpt.at("state_dict").toGenericDict();
   }
-  const auto state = ckpt.at("state_dict").toGenericDict();
+  bool bare = !ckpt.empty() && !ckpt.contains("state_dict");
+  for (const auto& entry : ckpt) bare = bare && entry.key().isString() && entry.value().isTensor();
+  if (!bare) throw IntegrityError("checkpoint '" + source + "' has no `state_dict`");
+  return ckpt;
+}
+
+}  // namespace
+
+void load_module_state(LightningModule& module, const CheckpointDict& ckpt, const std::string& source, bool strict) {
+  const auto state = state_dict_of(ckpt, source);
   std::vector<std::pair<std::string, at::Tensor>> targets;
   for (const auto& p : module.named_parameters(/*recurse=*/true)) targets.emplace_back(p.key(), p.value());
   for (const auto& b : module.named_buffers(/*recurse=*/true)) targets.emplace_back(b.key(), b.value());
 
-  auto shape_text = [](at::IntArrayRef sizes) {
-    std::ostringstream s;
-    s << "[";
-    for (std::size_t i = 0; i < sizes.size(); ++i) s << (i ? ", " : "") << sizes[i];
-    s << "]";
-    return s.str();
-  };
-  std::vector<std::string> problems;
+  std::vector<std::string> problems, missing, unexpected;
   std::set<std::string> expected;
   for (auto& [name, tensor] : targets) {
     expected.insert(name);
     auto it = state.find(name);
     if (it == state.end()) {
-      problems.push_back("Missing key \"" + name + "\" (shape " + shape_text(tensor.sizes()) + ")");
+      missing.push_back(name);
+      if (strict) problems.push_back("Missing key \"" + name + "\" (shape " + shape_text(tensor.sizes()) + ")");
       continue;
     }
     if (!it->value().isTensor()) {
@@ -129,17 +144,28 @@ void load_module_state(LightningModule& module, const CheckpointDict& ckpt, cons
   }
   for (const auto& entry : state) {
     const std::string key = entry.key().toStringRef();
-    if (!expected.count(key)) problems.push_back("Unexpected key \"" + key + "\"");
+    if (expected.count(key)) continue;
+    unexpected.push_back(key);
+    if (strict) problems.push_back("Unexpected key \"" + key + "\"");
   }
   if (!problems.empty()) {
     std::string msg = "Error(s) in loading state_dict from '" + source + "':";
     for (const auto& p : problems) msg += "\n\t" + p;
     throw IntegrityError(msg);
   }
+  if (!missing.empty()) {
+    log::warn("Found keys that are in the model state dict but not in the checkpoint: " +
+              lamin::detail::python_list_repr(missing));
+  }
+  if (!unexpected.empty()) {
+    log::warn("Found keys that are not in the model state dict but in the checkpoint: " +
+              lamin::detail::python_list_repr(unexpected));
+  }
   torch::NoGradGuard no_grad;
   for (auto& [name, tensor] : targets) {
-    const at::Tensor& saved = state.at(name).toTensor();
-    tensor.copy_(saved.to(tensor.device(), tensor.scalar_type()));
+    auto it = state.find(name);
+    if (it == state.end()) continue;
+    tensor.copy_(it->value().toTensor().to(tensor.device(), tensor.scalar_type()));
   }
 }
 

@@ -15,8 +15,12 @@ namespace lamin::pl::detail {
 /// module's parameters before its buffers (PyTorch's `state_dict` order).
 c10::impl::GenericDict module_state_dict(LightningModule& module);
 
-/// Copies `checkpoint["state_dict"]` into the module. Strict: a missing, unexpected or mis-shaped entry raises
-/// lamin::IntegrityError listing every problem by name and shape. `source` names the file in messages.
-void load_module_state(LightningModule& module, const CheckpointDict& checkpoint, const std::string& source);
+/// Copies `checkpoint["state_dict"]` into the module; a checkpoint without that key whose values are all tensors is
+/// itself taken as the state dict (a `torch.save(model.state_dict())` file). Strict: a missing, unexpected or
+/// mis-shaped entry raises lamin::IntegrityError listing every problem by name and shape. Not strict: missing and
+/// unexpected entries are warned about (Lightning's messages) and skipped; mis-shaped ones still raise. `source`
+/// names the file in messages.
+void load_module_state(LightningModule& module, const CheckpointDict& checkpoint, const std::string& source,
+                       bool strict = true);
 
 }  // namespace lamin::pl::detail

@@ -69,6 +69,18 @@ nlohmann::json StepLR::state_dict() const {
   return s;
 }
 
+void StepLR::load_state_dict(const nlohmann::json& state) {
+  try {
+    const auto step_size = state.value("step_size", step_size_);
+    if (step_size < 1) throw IntegrityError("invalid lr scheduler state in checkpoint: StepLR step_size < 1");
+    step_size_ = step_size;
+    gamma_ = state.value("gamma", gamma_);
+  } catch (const nlohmann::json::exception& e) {
+    throw IntegrityError(std::string("invalid lr scheduler state in checkpoint: ") + e.what());
+  }
+  LRScheduler::load_state_dict(state);
+}
+
 ExponentialLR::ExponentialLR(torch::optim::Optimizer& optimizer, double gamma) : LRScheduler(optimizer), gamma_(gamma) {}
 
 std::vector<double> ExponentialLR::compute_lr() const {
@@ -84,6 +96,15 @@ nlohmann::json ExponentialLR::state_dict() const {
   auto s = LRScheduler::state_dict();
   s["gamma"] = gamma_;
   return s;
+}
+
+void ExponentialLR::load_state_dict(const nlohmann::json& state) {
+  try {
+    gamma_ = state.value("gamma", gamma_);
+  } catch (const nlohmann::json::exception& e) {
+    throw IntegrityError(std::string("invalid lr scheduler state in checkpoint: ") + e.what());
+  }
+  LRScheduler::load_state_dict(state);
 }
 
 ReduceLROnPlateau::ReduceLROnPlateau(torch::optim::Optimizer& optimizer, std::string mode, double factor,

@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "lamin/error.hpp"
@@ -40,7 +41,38 @@ class Converter {
   Converter(const TorchFile& file, const std::optional<c10::Device>& device)
       : file_(file), device_(device.value_or(c10::Device(c10::kCPU))) {}
 
+  /// Containers and objects met twice (memo references) convert once and stay shared, as in Python; one that
+  /// contains itself, or nesting deeper than kMaxDepth, is an error.
   c10::IValue convert(const PickleValue& v, const std::string& where) {
+    if (!is_container(v)) return convert_value(v, where);
+    if (auto it = converted_.find(&v); it != converted_.end()) return it->second;
+    if (!active_.insert(&v).second) fail(where, "a value that contains itself");
+    if (active_.size() > kMaxDepth) {
+      throw IntegrityError("cannot load checkpoint '" + file_.name() + "': its values are nested more than " +
+                           std::to_string(kMaxDepth) + " levels deep");
+    }
+    c10::IValue out = convert_value(v, where);
+    active_.erase(&v);
+    converted_.emplace(&v, out);
+    return out;
+  }
+
+ private:
+  static constexpr std::size_t kMaxDepth = 1000;  // Python's default recursion limit
+
+  static bool is_container(const PickleValue& v) {
+    switch (v.kind()) {
+      case PickleKind::kList:
+      case PickleKind::kSet:
+      case PickleKind::kFrozenSet:
+      case PickleKind::kTuple:
+      case PickleKind::kDict:
+      case PickleKind::kObject: return true;
+      default: return false;
+    }
+  }
+
+  c10::IValue convert_value(const PickleValue& v, const std::string& where) {
     switch (v.kind()) {
       case PickleKind::kNone: return c10::IValue();
       case PickleKind::kBool: return c10::IValue(v.as_bool());
@@ -62,7 +94,6 @@ class Converter {
     fail(where, "an unknown value");
   }
 
- private:
   [[noreturn]] void fail(const std::string& where, const std::string& what) const {
     throw IntegrityError("cannot load checkpoint '" + file_.name() + "': " + (where.empty() ? "its root" : where) +
                          " holds " + what + ", which lamin-cpp cannot turn into a LibTorch value");
@@ -84,6 +115,17 @@ class Converter {
     return c10::ivalue::Tuple::create(std::move(items));
   }
 
+  /// Keys LibTorch can hash keep their type; others (tuples, None, ...) become their Python repr.
+  c10::IValue dict_key(const PickleValue& key, const std::string& where) {
+    switch (key.kind()) {
+      case PickleKind::kString:
+      case PickleKind::kInt:
+      case PickleKind::kBool:
+      case PickleKind::kFloat: return convert(key, where);
+      default: return c10::IValue(lamin::detail::pickle_repr(key));
+    }
+  }
+
   c10::IValue dict(const PickleValue& v, const std::string& where) {
     bool strings = true, ints = true;
     for (const auto& k : v.items()) {
@@ -98,7 +140,7 @@ class Converter {
     for (std::size_t i = 0; i < v.size(); ++i) {
       const PickleValue& key = *v.items()[i];
       const std::string name = key.is(PickleKind::kString) ? key.as_string() : lamin::detail::pickle_repr(key);
-      c10::IValue k = convert(key, where);
+      c10::IValue k = dict_key(key, where);
       out.insert_or_assign(std::move(k), convert(*v.values()[i], where.empty() ? name : where + "." + name));
     }
     return out;
@@ -146,10 +188,30 @@ class Converter {
     if (args.size() < 4) fail(where, "a malformed tensor record");
     const TorchStorage* storage = file_.storage_of(*args.at(0));
     if (!storage) fail(where, "a tensor without a storage");
+    const std::int64_t offset = args.at(1)->as_int();
+    const std::vector<std::int64_t> size = ints(*args.at(2)), stride = ints(*args.at(3));
+    if (!view_fits(storage->numel, offset, size, stride)) {
+      fail(where, "a view outside its storage (" + std::to_string(storage->numel) + " elements; offset " +
+                      std::to_string(offset) + ", sizes and strides as saved)");
+    }
     at::Tensor base = storage_tensor(*storage, where);
-    at::Tensor t = base.as_strided(ints(*args.at(2)), ints(*args.at(3)), args.at(1)->as_int());
+    at::Tensor t = base.as_strided(size, stride, offset);
     if (args.size() > 4 && args.at(4)->as_bool() && t.is_floating_point()) t.set_requires_grad(true);
     return t;
+  }
+
+  /// Whether a view with non-negative `offset`, `size` and `stride` stays inside `numel` elements.
+  static bool view_fits(std::uint64_t numel, std::int64_t offset, const std::vector<std::int64_t>& size,
+                        const std::vector<std::int64_t>& stride) {
+    if (offset < 0 || size.size() != stride.size()) return false;
+    unsigned __int128 last = static_cast<std::uint64_t>(offset);  // the last element the view reaches
+    bool empty = false;
+    for (std::size_t i = 0; i < size.size(); ++i) {
+      if (size[i] < 0 || stride[i] < 0) return false;
+      empty = empty || size[i] == 0;
+      last += static_cast<unsigned __int128>(size[i] == 0 ? 0 : size[i] - 1) * static_cast<std::uint64_t>(stride[i]);
+    }
+    return empty ? static_cast<std::uint64_t>(offset) <= numel : last < numel;
   }
 
   /// One tensor per storage, so views of a storage share it (on the target device too).
@@ -175,13 +237,19 @@ class Converter {
   const TorchFile& file_;
   c10::Device device_;
   std::unordered_map<const TorchStorage*, at::Tensor> storages_;
+  std::unordered_map<const PickleValue*, c10::IValue> converted_;
+  std::unordered_set<const PickleValue*> active_;  // the containers being converted, root first
 };
 
 }  // namespace
 
 c10::IValue ivalue_from_torch_file(const TorchFile& file, const std::optional<c10::Device>& map_location) {
   Converter c(file, map_location);
-  return c.convert(*file.data(), "");
+  try {
+    return c.convert(*file.data(), "");
+  } catch (const c10::Error& e) {  // what LibTorch refuses (a device this build lacks, a malformed record)
+    throw IntegrityError("cannot load checkpoint '" + file.name() + "': " + e.what_without_backtrace());
+  }
 }
 
 }  // namespace lamin::pl::detail

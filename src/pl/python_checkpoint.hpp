@@ -5,7 +5,8 @@
 //   None, bool, int, float, str    -> the same IValue; ints beyond int64 -> their decimal text
 //   bytes, bytearray               -> a string holding the bytes
 //   list, set, frozenset           -> a list (sets in pickled order); tuple, torch.Size -> a tuple
-//   dict, OrderedDict, Counter     -> a dict in insertion order (an OrderedDict's `_metadata` is not kept)
+//   dict, OrderedDict, Counter     -> a dict in insertion order (an OrderedDict's `_metadata` is not kept); keys
+//                                     other than str, int, bool and float become their Python repr
 //   _rebuild_tensor(_v2), _rebuild_parameter(_with_state) -> a tensor; views of one storage share it
 //   torch.device -> a Device, torch.float32 & co -> a ScalarType, complex -> a complex double
 // Anything else the allowlist lets through (quantized and sparse tensors, tensor subclasses) is an IntegrityError

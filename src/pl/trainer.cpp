@@ -266,10 +266,11 @@ void Trainer::Impl::run_fit(const DataLoader& train, const DataLoader& val,
   c.strategy->model_to_device(module);
   c.precision.convert_module(module);
   std::optional<CheckpointDict> resume;
+  c.kept_callback_states = c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get());
   if (ckpt_path) {
     c.ckpt_path = detail::resolve_ckpt_path(t, *ckpt_path);
     resume = load_checkpoint_file(*c.ckpt_path);
-    detail::restore_model_and_callbacks(t, *resume);
+    c.kept_callback_states = detail::restore_model_and_callbacks(t, *resume);
   }
   configure_optimizers();
   c.call_callbacks("on_fit_start", [&](Callback& cb) { cb.on_fit_start(t, module); });
@@ -380,7 +381,8 @@ void Trainer::save_checkpoint(const std::string& path, bool weights_only) {
     throw ConfigurationError("Saving a checkpoint is only possible if a model is attached to the Trainer.");
   }
   CheckpointDict ckpt =
-      detail::dump_checkpoint(*this, weights_only, impl_->fit_loop.state_dict(), c.precision.grad_scaler());
+      detail::dump_checkpoint(*this, weights_only, impl_->fit_loop.state_dict(), c.precision.grad_scaler(),
+                              &c.kept_callback_states);
   if (c.strategy->is_global_zero()) save_checkpoint_file(ckpt, path);
   c.strategy->barrier("Trainer.save_checkpoint");
 }

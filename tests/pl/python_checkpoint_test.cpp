@@ -14,10 +14,12 @@
 #include "common/torch/training.hpp"
 #include "core/pickle_fixtures.hpp"
 #include "lamin/error.hpp"
+#include "lamin/log.hpp"
 #include "lamin/pl/checkpoint_io.hpp"
 #include "lamin/pl/module.hpp"
 #include "lamin/pl/trainer.hpp"
 #include "pl/python_checkpoint.hpp"
+#include "python_modules.hpp"
 
 namespace pl = lamin::pl;
 namespace fs = std::filesystem;
@@ -26,6 +28,8 @@ using pickle_fixtures::Json;
 using pickle_fixtures::manifest;
 using pickle_fixtures::stdlib_fixtures;
 using pickle_fixtures::torch_fixtures;
+using python_modules::fixture;
+using python_modules::SequentialModule;
 
 namespace {
 
@@ -54,28 +58,6 @@ void expect_like_python(const at::Tensor& t, const Json& want, const std::string
   EXPECT_EQ(storage_hex(t), want.at("hex").get<std::string>());
   EXPECT_TRUE(t.device().is_cpu());
 }
-
-std::string fixture(const std::string& name) { return (torch_fixtures() / name).string(); }
-
-/// Lightning's view of `torch.nn.Sequential(Linear(3, 2), BatchNorm1d(2))`, the module the fixtures saved.
-struct SequentialModule : pl::LightningModule {
-  explicit SequentialModule(const nlohmann::json& hp = nlohmann::json::object()) : given(hp) {
-    linear = register_module("0", torch::nn::Linear(3, 2));
-    norm = register_module("1", torch::nn::BatchNorm1d(2));
-  }
-  torch::Tensor training_step(const pl::Batch& b, std::int64_t) override {
-    return torch::mse_loss(norm->forward(linear->forward(b.data)).sum(1, true), b.target);
-  }
-  pl::OptimizerConfig configure_optimizers() override {
-    return std::shared_ptr<torch::optim::Optimizer>(std::make_shared<torch::optim::Adam>(
-        parameters(), torch::optim::AdamOptions(lr).betas(betas)));
-  }
-  double lr = 0.01;
-  std::tuple<double, double> betas{0.8, 0.99};
-  nlohmann::json given;
-  torch::nn::Linear linear{nullptr};
-  torch::nn::BatchNorm1d norm{nullptr};
-};
 
 }  // namespace
 
@@ -221,8 +203,22 @@ TEST(PythonCheckpoint, FitResumesFromALightningCheckpointWrittenInPython) {
   m.lr = 0.5;  // the saved group's hyperparameters replace these, as torch.optim's load_state_dict does
   m.betas = {0.9, 0.999};
   pl::Trainer trainer(lamin::test::quiet_options(tmp.str()).max_epochs(6));
+  lamin::log::WarningCapture warnings;
   trainer.fit(m, pl::DataLoader::from_tensors(x, y, 4), pl::DataLoader{}, fixture("lightning.ckpt"));
   EXPECT_EQ(trainer.current_epoch(), 6);
+  // This trainer has no ModelCheckpoint: its state is warned about and kept in the checkpoints it writes.
+  const std::string key = "ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min'}";
+  bool warned = false;
+  for (const auto& w : warnings.messages()) {
+    warned = warned || w == "Be aware that when using `ckpt_path`, callbacks used to create the checkpoint need to be "
+                            "provided during `Trainer` instantiation. Please add the following callbacks: [\"" +
+                                key + "\"].";
+  }
+  EXPECT_TRUE(warned);
+  trainer.save_checkpoint((tmp / "after.ckpt").string());
+  const auto after = pl::load_checkpoint_file((tmp / "after.ckpt").string());
+  EXPECT_EQ(after.at("callbacks").toGenericDict().at(key).toGenericDict().at("best_model_path").toStringRef(),
+            "/ckpts/epoch=2.ckpt");
   EXPECT_EQ(trainer.global_step(), 120 + 2 * 2);  // saved after epoch 3 (four done): epochs 4 and 5 remain
   auto& adam = *trainer.optimizers().at(0);
   const auto& o = static_cast<const torch::optim::AdamOptions&>(adam.param_groups().at(0).options());

@@ -36,6 +36,16 @@ struct LogOptions {
   LAMIN_ARG(std::optional<std::int64_t>, batch_size) = std::nullopt;
 };
 
+/// Options of `LightningModule::load_from_checkpoint` and `load_weights_from_checkpoint` (Lightning's
+/// `map_location` and `strict`).
+struct LoadOptions {
+  /// Where the module goes after loading.
+  LAMIN_ARG(torch::Device, map_location) = torch::kCPU;
+  /// Lightning's `strict`: with false, parameters missing from the file keep their values and entries the module
+  /// lacks are skipped, each list warned about as Lightning warns; a shape mismatch is an error either way.
+  LAMIN_ARG(bool, strict) = true;
+};
+
 class LightningModule : public torch::nn::Module {
  public:
   LightningModule() = default;
@@ -128,16 +138,20 @@ class LightningModule : public torch::nn::Module {
   torch::Device device() const;
 
   // ---- loading -----------------------------------------------------------------------------------------------
-  /// Loads the weights of a Lightning checkpoint into this module (strict: every parameter and buffer must be
-  /// present with the same shape; mismatches are listed by name and shape in a lamin::IntegrityError), moves it
-  /// to `device`, and restores the saved hyperparameters. Works for files written from any device.
-  void load_weights_from_checkpoint(const std::string& path, torch::Device device = torch::kCPU);
+  /// Loads the weights of a Lightning checkpoint (or of a bare `torch.save(model.state_dict())` file) into this
+  /// module, moves it to `options.map_location()`, and restores the saved hyperparameters. Strict by default: every
+  /// parameter and buffer must be present with the same shape; mismatches are listed by name and shape in a
+  /// lamin::IntegrityError. Works for files written from any device, in C++ or in Python.
+  void load_weights_from_checkpoint(const std::string& path, const LoadOptions& options = {});
+  void load_weights_from_checkpoint(const std::string& path, torch::Device device) {
+    load_weights_from_checkpoint(path, LoadOptions().map_location(device));
+  }
 
   /// Lightning's `load_from_checkpoint`: builds an `M` from the saved hyperparameters (with `M(hparams)` if that
-  /// constructor exists and the file has hyperparameters, else `M()`), loads the weights and moves it to `device`,
-  /// in eval mode.
+  /// constructor exists and the file has hyperparameters, else `M()`), loads the weights and moves it to
+  /// `options.map_location()`, in eval mode.
   template <typename M>
-  static std::shared_ptr<M> load_from_checkpoint(const std::string& path, torch::Device device = torch::kCPU) {
+  static std::shared_ptr<M> load_from_checkpoint(const std::string& path, const LoadOptions& options = {}) {
     static_assert(std::is_base_of_v<LightningModule, M>, "M must derive from lamin::pl::LightningModule");
     std::shared_ptr<M> module;
     if constexpr (std::is_constructible_v<M, const nlohmann::json&>) {
@@ -150,9 +164,13 @@ class LightningModule : public torch::nn::Module {
     } else {
       module = std::make_shared<M>();
     }
-    module->load_weights_from_checkpoint(path, device);
+    module->load_weights_from_checkpoint(path, options);
     module->eval();
     return module;
+  }
+  template <typename M>
+  static std::shared_ptr<M> load_from_checkpoint(const std::string& path, torch::Device device) {
+    return load_from_checkpoint<M>(path, LoadOptions().map_location(device));
   }
 
   /// The `hyper_parameters` stored in a checkpoint file (null if none).

@@ -47,6 +47,8 @@ class StepLR : public LRScheduler {
  public:
   StepLR(torch::optim::Optimizer& optimizer, std::int64_t step_size, double gamma = 0.1);
   nlohmann::json state_dict() const override;
+  /// Also takes the saved `step_size` and `gamma`, as PyTorch's does.
+  void load_state_dict(const nlohmann::json& state) override;
 
  protected:
   std::vector<double> compute_lr() const override;
@@ -61,6 +63,8 @@ class ExponentialLR : public LRScheduler {
  public:
   ExponentialLR(torch::optim::Optimizer& optimizer, double gamma);
   nlohmann::json state_dict() const override;
+  /// Also takes the saved `gamma`, as PyTorch's does.
+  void load_state_dict(const nlohmann::json& state) override;
 
  protected:
   std::vector<double> compute_lr() const override;

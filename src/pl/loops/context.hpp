@@ -47,6 +47,9 @@ struct TrainerContext {
   std::vector<SchedulerConfig> schedulers;
   /// The checkpoint the running fit resumed from (absolute).
   std::optional<std::string> ckpt_path;
+  /// Callback states of that checkpoint that no callback of this trainer took: written again into every checkpoint
+  /// this fit saves, so that a later run with those callbacks finds them.
+  c10::impl::GenericDict kept_callback_states{c10::StringType::get(), c10::AnyType::get()};
 
   TrainerFn fn = TrainerFn::none;
   bool should_stop = false;
